@@ -1,0 +1,46 @@
+"""Durations as operators write them: ``10s``, ``500ms``, ``1m30s``, ``2h`` or plain seconds."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds as a float; raises ValueError with a hint for anything else."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s, 500ms or 1m30s, not a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        pos, total = 0, 0.0
+        for match in _PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if text and pos == len(text):
+            return total
+    raise ValueError(f"expected a duration such as 10s, 500ms or 1m30s, got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """Compact human form used in tables: 0.4s, 12.3s, 4m05s, 1h02m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]

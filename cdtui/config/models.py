@@ -1,0 +1,135 @@
+"""The pipeline file as typed models. Unknown keys are errors; the loader adds a did-you-mean."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cdtui.config.durations import Duration
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.&+-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MIN_SECRET_LENGTH = 8
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetryPolicy(Model):
+    """``retries: 2`` or ``retries: {count: 2, backoff: 1s, factor: 2, max_backoff: 60s}``."""
+
+    count: int = Field(0, ge=0, le=100)
+    backoff: Duration = 1.0
+    factor: float = Field(2.0, ge=1.0, le=10.0)
+    max_backoff: Duration = 60.0
+
+    def delay(self, failed_attempt: int) -> float:
+        """Seconds to wait after the given failed attempt (1-based) before the next one."""
+        return min(self.backoff * self.factor ** (failed_attempt - 1), self.max_backoff)
+
+
+class Stage(Model):
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)
+    run: str | list[str]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration | None = None
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    needs: list[str] = Field(default_factory=list)
+    when: Literal["auto", "manual"] = "auto"
+    continue_on_error: bool = False
+    artifacts: list[str] = Field(default_factory=list)
+    grace: Duration | None = None
+    keep_children: bool = False
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries_shorthand(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"count": value}
+        return value
+
+    @field_validator("run")
+    @classmethod
+    def _run_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("the command is empty")
+        if isinstance(value, list) and not value:
+            raise ValueError("the argv list is empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_env_names(value)
+        return value
+
+    @property
+    def command_text(self) -> str:
+        """The command as an operator reads it."""
+        if isinstance(self.run, str):
+            return self.run.strip()
+        import shlex
+
+        return shlex.join(self.run)
+
+
+class Phase(Model):
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)
+    gate: Literal["confirm"] | None = None
+    stages: list[Stage] = Field(min_length=1)
+
+
+class SecretRef(Model):
+    """Where a secret's value comes from: an environment variable (never the file itself)."""
+
+    env: str = Field(pattern=ENV_NAME_PATTERN)
+    optional: bool = False
+
+
+class Host(Model):
+    address: str
+    port: int = Field(22, ge=1, le=65535)
+    user: str | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
+    jump: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    insecure_skip_host_key_check: bool = False
+
+
+class Pipeline(Model):
+    project: str = Field(pattern=NAME_PATTERN, max_length=100)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    hosts: dict[str, Host] = Field(default_factory=dict)
+    grace: Duration = 10.0
+    phases: list[Phase] = Field(min_length=1)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_env_names(value)
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
+        _check_env_names(value)
+        return value
+
+    def phase(self, name: str) -> Phase:
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise KeyError(name)
+
+
+def _check_env_names(value: dict[str, object]) -> None:
+    import re
+
+    for key in value:
+        if not re.match(ENV_NAME_PATTERN, key):
+            raise ValueError(f"{key!r} is not a valid environment variable name")

@@ -1,0 +1,1 @@
+"""The UI-free core: runs a pipeline and emits events."""

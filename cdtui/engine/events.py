@@ -1,0 +1,137 @@
+"""The typed event stream: every consumer (console, headless, store, notifiers) reads only these.
+
+Events are small frozen dataclasses named in the past tense. ``at`` is wall-clock time
+(``time.time()``) so stores and renderers agree across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """States of a run, a phase or a stage attempt."""
+
+    PENDING = "PENDING"
+    WAITING = "WAITING"  # a gate waits for approval
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+    BLOCKED = "BLOCKED"  # a run stopped at a gate nobody approved
+    INTERRUPTED = "INTERRUPTED"  # the cdtui process driving it died
+
+    @property
+    def finished(self) -> bool:
+        return self not in (Status.PENDING, Status.WAITING, Status.RUNNING)
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.SUCCEEDED, Status.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    run_id: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    project: str
+    phases: tuple[str, ...]
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    status: Status
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStarted(Event):
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseFinished(Event):
+    phase: str
+    status: Status
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GateWaiting(Event):
+    """A ``gate: confirm`` phase waits; ``next_stages`` says exactly what approval will run."""
+
+    phase: str
+    next_stages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GateApproved(Event):
+    phase: str
+    who: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageStarted(Event):
+    phase: str
+    stage: str
+    attempt: int
+    command: str
+    host: str = "local"
+    pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageOutput(Event):
+    """A chunk of output as it arrived (not split into lines; may end mid-line). Already masked."""
+
+    phase: str
+    stage: str
+    attempt: int
+    stream: str  # "stdout" | "stderr"
+    text: str
+    host: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class StageFinished(Event):
+    phase: str
+    stage: str
+    attempt: int  # 0 for a stage that never started (SKIPPED)
+    status: Status
+    exit_code: int | None = None
+    reason: str = ""
+    duration: float = 0.0
+    will_retry: bool = False
+    retry_in: float = 0.0
+    host: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice(Event):
+    """Something the engine wants an operator to read that is not stage output."""
+
+    level: str  # "info" | "warning" | "error"
+    text: str
+    phase: str = ""
+    stage: str = ""
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+STATE_EVENTS = (
+    RunStarted,
+    RunFinished,
+    PhaseStarted,
+    PhaseFinished,
+    GateWaiting,
+    GateApproved,
+    StageStarted,
+    StageFinished,
+)
