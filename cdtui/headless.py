@@ -1,0 +1,211 @@
+"""The headless renderer: the event stream as prefixed lines, then a summary table.
+
+Output lines are written straight to the stream (one write per chunk, not per line)
+so a stage printing a million lines is not slowed by rendering.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cdtui.config.durations import format_duration
+from cdtui.engine.events import (
+    Event,
+    GateApproved,
+    GateWaiting,
+    Notice,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    StageFinished,
+    StageOutput,
+    StageStarted,
+    Status,
+)
+
+STATUS_STYLE = {
+    Status.SUCCEEDED: ("✓", "green"),
+    Status.FAILED: ("✗", "red"),
+    Status.TIMED_OUT: ("⏱", "red"),
+    Status.CANCELLED: ("■", "yellow"),
+    Status.SKIPPED: ("-", "dim"),
+    Status.BLOCKED: ("⏸", "yellow"),
+    Status.INTERRUPTED: ("!", "magenta"),
+    Status.RUNNING: ("▶", "cyan"),
+    Status.WAITING: ("⏸", "yellow"),
+    Status.PENDING: ("·", "dim"),
+}
+_PALETTE = (36, 35, 34, 33, 94, 95, 96, 92)
+PARTIAL_AFTER = 0.5
+
+
+@dataclass
+class _Row:
+    phase: str
+    stage: str
+    status: Status = Status.PENDING
+    duration: float = 0.0
+    attempts: int = 0
+    reason: str = ""
+    host: str = "local"
+
+
+class HeadlessRenderer:
+    """Consumes events; ``flush_partials`` is called on a timer for lines without a newline."""
+
+    def __init__(self, out: TextIO | None = None, *, color: bool | None = None) -> None:
+        self.out = out or sys.stdout
+        self.color = self.out.isatty() if color is None else color
+        self.console = Console(
+            file=self.out,
+            force_terminal=self.color,
+            no_color=not self.color,
+            highlight=False,
+            soft_wrap=True,
+        )
+        self.rows: dict[tuple[str, str], _Row] = {}
+        self._prefix: dict[tuple[str, str], str] = {}
+        self._partial: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self.width = 12
+        self.final: RunFinished | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StageOutput):
+            self._output(event)
+        elif isinstance(event, StageStarted):
+            self._started(event)
+        elif isinstance(event, StageFinished):
+            self._finished(event)
+        elif isinstance(event, PhaseStarted):
+            self.console.print(f"[bold]━━ {escape(event.phase)}[/]")
+        elif isinstance(event, PhaseFinished) and not event.status.ok:
+            icon, style = STATUS_STYLE[event.status]
+            tail = f": {escape(event.reason)}" if event.reason else ""
+            self.console.print(
+                f"[{style}]{icon} phase {escape(event.phase)} {event.status.lower()}{tail}[/]"
+            )
+        elif isinstance(event, GateWaiting):
+            stages = escape(", ".join(event.next_stages))
+            phase = escape(event.phase)
+            self.console.print(
+                f"[yellow]⏸ gate: phase {phase} waits for approval (next: {stages})[/]"
+            )
+        elif isinstance(event, GateApproved):
+            self.console.print(
+                f"[green]✓ gate: phase {escape(event.phase)} approved by {escape(event.who)}[/]"
+            )
+        elif isinstance(event, Notice):
+            where = f"{event.stage}: " if event.stage else ""
+            style = {"error": "red", "warning": "yellow"}.get(event.level, "dim")
+            self.console.print(
+                f"[{style}]{event.level}: {escape(where + event.text)}[/]", markup=True
+            )
+        elif isinstance(event, RunFinished):
+            self.flush_partials(0)
+            self.final = event
+
+    # -- lines ------------------------------------------------------------------------
+    def _prefix_for(self, stage: str) -> str:
+        key = ("", stage)
+        prefix = self._prefix.get(key)
+        if prefix is None:
+            self.width = max(self.width, len(stage))
+            label = f"{stage:<{self.width}} | "
+            if self.color:
+                code = _PALETTE[len(self._prefix) % len(_PALETTE)]
+                label = f"\x1b[{code}m{stage:<{self.width}}\x1b[0m │ "
+            prefix = self._prefix[key] = label
+        return prefix
+
+    def _output(self, event: StageOutput) -> None:
+        key = (event.phase, event.stage, event.stream)
+        text = event.text
+        held = self._partial.pop(key, None)
+        if held:
+            text = held[0] + text
+        body, newline, rest = text.rpartition("\n")
+        if rest:
+            self._partial[key] = (rest, held[1] if held else time.monotonic())
+        if not newline:
+            return
+        prefix = self._prefix_for(event.stage)
+        if event.stream == "stderr" and self.color:
+            lines = body.split("\n")
+            chunk = "".join(f"{prefix}\x1b[31m{line}\x1b[0m\n" for line in lines)
+        else:
+            chunk = prefix + body.replace("\n", "\n" + prefix) + "\n"
+        self.out.write(chunk)
+
+    def flush_partials(self, older_than: float = PARTIAL_AFTER) -> None:
+        """Print lines still missing their newline (a progress prompt, a last line)."""
+        now = time.monotonic()
+        for key, (text, since) in list(self._partial.items()):
+            if now - since >= older_than:
+                del self._partial[key]
+                self.out.write(f"{self._prefix_for(key[1])}{text}\n")
+        self.out.flush()
+
+    # -- states -----------------------------------------------------------------------
+    def _started(self, event: StageStarted) -> None:
+        row = self.rows.setdefault((event.phase, event.stage), _Row(event.phase, event.stage))
+        row.status, row.attempts, row.host = Status.RUNNING, event.attempt, event.host
+        again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+        self.console.print(
+            f"[cyan]▶ {escape(event.stage)}{again}[/] [dim]$ {escape(_one_line(event.command))}[/]",
+            markup=True,
+        )
+
+    def _finished(self, event: StageFinished) -> None:
+        for stream in ("stdout", "stderr"):
+            held = self._partial.pop((event.phase, event.stage, stream), None)
+            if held:
+                self.out.write(f"{self._prefix_for(event.stage)}{held[0]}\n")
+        row = self.rows.setdefault((event.phase, event.stage), _Row(event.phase, event.stage))
+        row.status, row.reason = event.status, event.reason
+        row.duration += event.duration
+        row.attempts = max(row.attempts, event.attempt)
+        icon, style = STATUS_STYLE[event.status]
+        took = f" {format_duration(event.duration)}" if event.attempt else ""
+        why = f" — {escape(event.reason)}" if event.reason else ""
+        retry = f"; retrying in {event.retry_in:.1f}s" if event.will_retry else ""
+        self.console.print(
+            f"[{style}]{icon} {escape(event.stage)} {event.status.lower()}{took}{why}{retry}[/]",
+        )
+
+    def summary(self) -> None:
+        """The table printed at the end: stage, status, duration, attempts."""
+        self.out.flush()
+        table = Table(title="Summary", title_justify="left", expand=False)
+        for column in ("phase", "stage", "status", "duration", "attempts", "reason"):
+            table.add_column(
+                column, justify="right" if column in ("duration", "attempts") else "left"
+            )
+        for row in self.rows.values():
+            _, style = STATUS_STYLE[row.status]
+            table.add_row(
+                escape(row.phase),
+                escape(row.stage),
+                f"[{style}]{row.status}[/]",
+                format_duration(row.duration) if row.attempts else "",
+                str(row.attempts) if row.attempts else "",
+                escape(row.reason),
+            )
+        self.console.print(table)
+        if self.final is not None:
+            icon, style = STATUS_STYLE[self.final.status]
+            tail = f": {escape(self.final.reason)}" if self.final.reason else ""
+            self.console.print(
+                f"[{style} bold]{icon} run {self.final.run_id} {self.final.status.lower()}[/]{tail}"
+            )
+
+
+def _one_line(command: str) -> str:
+    first = command.strip().splitlines()[0] if command.strip() else ""
+    return first + (" …" if "\n" in command.strip() else "")

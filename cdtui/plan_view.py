@@ -1,0 +1,59 @@
+"""``cdtui run --dry-run``: the plan as an operator reads it, without running anything."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+from cdtui.config.durations import format_duration
+from cdtui.config.models import Pipeline, Stage
+from cdtui.engine.plan import Plan
+
+
+def print_plan(pipeline: Pipeline, plan: Plan, source: str, jobs: int, console: Console) -> None:
+    count = plan.stage_count()
+    console.print(
+        f"[bold]Plan[/] for [bold]{escape(pipeline.project)}[/] ({escape(source)}): "
+        f"{len(plan.phases)} phase(s), {count} stage(s), up to {jobs} in parallel"
+    )
+    for number, phase_plan in enumerate(plan.phases, 1):
+        gate = ""
+        if phase_plan.phase.gate == "confirm":
+            gate = f"  [yellow]⏸ gate: confirm[/] [dim](headless: --approve '{phase_plan.name}')[/]"
+        console.print(f"[bold]{number}. {escape(phase_plan.name)}[/]{gate}")
+        by_name = {s.name: s for s in phase_plan.stages}
+        for step, group in enumerate(phase_plan.levels(), 1):
+            together = " [dim](parallel)[/]" if len(group) > 1 else ""
+            console.print(f"   step {step}{together}:")
+            for name in group:
+                stage = by_name[name]
+                manual = stage.when == "manual" and name not in phase_plan.requested
+                console.print(f"     {escape(name)}{_details(stage, manual)}")
+    if pipeline.hosts:
+        console.print("[bold]Hosts[/]")
+        for name, host in pipeline.hosts.items():
+            user = f"{host.user}@" if host.user else ""
+            tags = f" tags: {', '.join(host.tags)}" if host.tags else ""
+            console.print(f"   {escape(name)}: {escape(user)}{host.address}:{host.port}{tags}")
+
+
+def _details(stage: Stage, manual: bool) -> str:
+    parts = [f"[dim]$ {escape(_first_line(stage.command_text))}[/]"]
+    if stage.needs:
+        parts.append(f"needs {escape(', '.join(stage.needs))}")
+    if stage.timeout:
+        parts.append(f"timeout {format_duration(stage.timeout)}")
+    if stage.retries.count:
+        parts.append(f"retries {stage.retries.count}")
+    if stage.continue_on_error:
+        parts.append("may fail")
+    if stage.artifacts:
+        parts.append(f"artifacts {escape(', '.join(stage.artifacts))}")
+    if manual:
+        parts.append("[yellow]manual: skipped unless selected with --stage[/]")
+    return "  " + "  ".join(parts)
+
+
+def _first_line(command: str) -> str:
+    lines = command.strip().splitlines() or [""]
+    return lines[0] + (" …" if len(lines) > 1 else "")

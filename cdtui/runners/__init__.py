@@ -1,0 +1,1 @@
+"""Where stages run: ``local`` (a process group per stage); ``ssh`` arrives with remote stages."""

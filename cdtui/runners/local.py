@@ -1,0 +1,220 @@
+"""Run one stage attempt as a local process group, streaming its output as it arrives.
+
+Pipes are read in 64 KiB chunks straight from the event loop (``add_reader``), and the
+process exit is seen through a pidfd, so waiting never depends on a pipe reaching EOF:
+a grandchild that keeps stdout open cannot hang the stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cdtui.engine.events import Status
+from cdtui.runners.proctree import MARKER_VAR, signal_all, signal_name, stage_processes
+
+CHUNK = 65536
+POLL = 0.05
+DRAIN_AFTER_EXIT = 0.5
+KILL_WAIT = 2.0
+
+OutputCallback = Callable[[str, bytes], None]
+
+
+@dataclass
+class ProcessResult:
+    status: Status
+    exit_code: int | None
+    reason: str = ""
+    ended_leftovers: list[int] = field(default_factory=list)
+    survivors: list[int] = field(default_factory=list)
+
+
+class LocalProcess:
+    """One attempt: start, stream, wait, and end the whole tree on cancel or timeout."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        on_output: OutputCallback,
+        grace: float = 10.0,
+        keep_children: bool = False,
+    ) -> None:
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.token = uuid.uuid4().hex
+        self.env = {**env, MARKER_VAR: self.token}
+        self.on_output = on_output
+        self.grace = grace
+        self.keep_children = keep_children
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._cancel = asyncio.Event()
+        self._cancel_reason = ""
+        self._open: dict[int, asyncio.Future[None]] = {}
+        self._streams: dict[int, str] = {}
+
+    def start(self) -> int:
+        """Spawn the process; raises OSError (missing program or cwd) for the caller to report."""
+        pipes = {"stdout": os.pipe(), "stderr": os.pipe()}
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=pipes["stdout"][1],
+                stderr=pipes["stderr"][1],
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            for read_fd, write_fd in pipes.values():
+                os.close(read_fd)
+                os.close(write_fd)
+            raise
+        self.pid = self._proc.pid
+        loop = asyncio.get_running_loop()
+        for stream, (read_fd, write_fd) in pipes.items():
+            os.close(write_fd)
+            os.set_blocking(read_fd, False)
+            self._streams[read_fd] = stream
+            self._open[read_fd] = loop.create_future()
+            loop.add_reader(read_fd, self._read, read_fd, stream)
+        return self.pid
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self._cancel_reason = reason
+        self._cancel.set()
+
+    def _read(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.on_output(stream, data)
+        else:
+            self._close(fd)
+
+    def _close(self, fd: int) -> None:
+        future = self._open.pop(fd, None)
+        if future is None:
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        if not future.done():
+            future.set_result(None)
+
+    async def _exited(self) -> int:
+        """Wait for the main process to exit (pidfd when the kernel has it, else polling)."""
+        proc = self._proc
+        assert proc is not None
+        loop = asyncio.get_running_loop()
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            while proc.poll() is None:
+                await asyncio.sleep(0.02)
+            return proc.returncode
+        done = loop.create_future()
+        loop.add_reader(pidfd, lambda: done.done() or done.set_result(None))
+        try:
+            if proc.poll() is None:
+                await done
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return proc.wait()
+
+    async def wait(self, timeout: float | None = None) -> ProcessResult:
+        """Wait for exit, a cancel or the timeout; always returns with the tree handled."""
+        assert self._proc is not None
+        exited = asyncio.ensure_future(self._exited())
+        cancelled = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({exited, cancelled}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            cancelled.cancel()
+        status: Status | None = None
+        reason = ""
+        survivors: set[int] = set()
+        if not exited.done():
+            if self._cancel.is_set():
+                status, reason = Status.CANCELLED, self._cancel_reason
+            else:
+                status, reason = Status.TIMED_OUT, f"timed out after {_seconds(timeout)}"
+            survivors = await self._end_tree(exited)
+        code = await exited
+        leftovers: set[int] = set()
+        if status is None and not self.keep_children:
+            leftovers = stage_processes(self.pid, self.token)
+            if leftovers:
+                survivors = await self._end_tree(None)
+        await self._drain()
+        if status is None:
+            status, reason = _judge(code)
+        return ProcessResult(status, code, reason, sorted(leftovers), sorted(survivors))
+
+    async def _end_tree(self, exited: asyncio.Future[int] | None) -> set[int]:
+        """SIGTERM the group and the escapees, SIGKILL whatever is left after the grace."""
+        pgid = self.pid
+        signal_all(pgid, stage_processes(pgid, self.token), signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POLL)
+            if not stage_processes(pgid, self.token) and (exited is None or exited.done()):
+                return set()
+        deadline = time.monotonic() + KILL_WAIT
+        while time.monotonic() < deadline:
+            alive = stage_processes(pgid, self.token)
+            if not alive:
+                return set()
+            signal_all(pgid, alive, signal.SIGKILL)
+            await asyncio.sleep(POLL)
+        return stage_processes(pgid, self.token)
+
+    async def _drain(self) -> None:
+        """Read what is left in the pipes; stop waiting when a kept child still holds them."""
+        pending = list(self._open.values())
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_AFTER_EXIT)
+        for fd in list(self._open):
+            self._read_rest(fd)
+
+    def _read_rest(self, fd: int) -> None:
+        stream = self._streams[fd]
+        while True:
+            try:
+                data = os.read(fd, CHUNK)
+            except (BlockingIOError, OSError):
+                break
+            if not data:
+                break
+            self.on_output(stream, data)
+        self._close(fd)
+
+
+def _judge(code: int) -> tuple[Status, str]:
+    if code == 0:
+        return Status.SUCCEEDED, ""
+    if code < 0:
+        return Status.FAILED, f"killed by {signal_name(-code)}"
+    return Status.FAILED, f"exit code {code}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:g}s"
