@@ -1,0 +1,1 @@
+"""Pipeline helper scripts; a package so tests can import them."""

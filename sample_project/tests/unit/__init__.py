@@ -1,0 +1,1 @@
+"""Unit tests: fast, no sockets, no processes."""
