@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import getpass
 import os
 import shutil
@@ -54,9 +55,14 @@ def _current_user() -> str:
         return f"uid {os.getuid()}"
 
 
+@functools.cache
+def _bash() -> str | None:
+    return shutil.which("bash")
+
+
 def shell_argv(script: str) -> list[str]:
     """Strings run like CI services run them: bash with errexit and pipefail, else sh -e."""
-    bash = shutil.which("bash")
+    bash = _bash()
     if bash:
         return [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
     return ["/bin/sh", "-ec", script]

@@ -1,0 +1,60 @@
+"""Shared helpers: a temporary project, an engine wired to a real store, timing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cdtui.config.models import Pipeline
+from cdtui.engine.engine import Engine, EngineOptions
+from cdtui.engine.plan import make_plan
+from cdtui.store import RunStore
+
+
+def engine_with_store(pipeline_dict: dict[str, Any], project_dir: Path, jobs: int = 1):
+    os.chdir(project_dir)  # as the CLI does: stages then spawn without changing directory
+    pipeline = Pipeline.model_validate(pipeline_dict)
+    store = RunStore(project_dir)
+    run_id = store.begin_run(pipeline.project, "bench", "bench")
+    engine = Engine(
+        pipeline,
+        make_plan(pipeline),
+        project_dir=project_dir,
+        run_id=run_id,
+        options=EngineOptions(jobs=jobs),
+    )
+    engine.subscribe(store.record)
+    return engine, store
+
+
+def interleaved(
+    runs: int, ours: Callable[[], float], base: Callable[[], float]
+) -> tuple[float, float]:
+    """Median seconds of each, runs alternating so machine noise hits both alike."""
+    a, b = [], []
+    for _ in range(runs):
+        a.append(ours())
+        b.append(base())
+    return statistics.median(a), statistics.median(b)
+
+
+def temp_project() -> Path:
+    return Path(tempfile.mkdtemp(prefix="cdtui-bench-"))
+
+
+def drop_project(project_dir: Path) -> None:
+    os.chdir(HOME)
+    shutil.rmtree(project_dir, ignore_errors=True)
+
+
+HOME = os.getcwd()
+
+
+def clock() -> float:
+    return time.perf_counter()
