@@ -241,3 +241,19 @@ async def test_secrets_are_masked_in_output_and_reasons(make_engine):
     import base64
 
     assert base64.b64encode(secret.encode()).decode()[:12] not in text
+
+
+async def test_always_stage_runs_after_a_failed_need_and_the_phase_still_fails(make_engine):
+    pipeline = pipeline_of(
+        {
+            "name": "P",
+            "stages": [
+                {"name": "smoke", "run": "exit 1"},
+                {"name": "cleanup", "run": "echo cleaned", "needs": ["smoke"], "when": "always"},
+            ],
+        }
+    )
+    engine, events = make_engine(pipeline)
+    assert await engine.run() is Status.FAILED
+    assert events.final("cleanup").status is Status.SUCCEEDED
+    assert events.output("cleanup") == "cleaned\n"

@@ -38,7 +38,7 @@ class Stage(Model):
     timeout: Duration | None = None
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     needs: list[str] = Field(default_factory=list)
-    when: Literal["auto", "manual"] = "auto"
+    when: Literal["auto", "manual", "always"] = "auto"  # always: runs even if its needs failed
     continue_on_error: bool = False
     artifacts: list[str] = Field(default_factory=list)
     grace: Duration | None = None

@@ -239,7 +239,7 @@ class Engine:
                 )
                 if self._cancelled.is_set():
                     results[stage_name] = self._skip(name, stage_name, f"run {self._cancel_reason}")
-                elif blocker is not None:
+                elif blocker is not None and stage.when != "always":
                     why = f"needs {blocker!r}, which {results[blocker].lower()}"
                     results[stage_name] = self._skip(name, stage_name, why)
                 elif stage.when == "manual" and stage_name not in phase_plan.requested:
