@@ -1,0 +1,1 @@
+"""The click commands of ``cdtui``; cli.py registers them on the group."""
