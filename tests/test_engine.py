@@ -28,7 +28,7 @@ async def test_stages_run_in_order_of_needs_and_in_parallel(make_engine, tmp_pat
             ],
         }
     )
-    engine, events = make_engine(pipeline, jobs=2)
+    engine, _events = make_engine(pipeline, jobs=2)
     began = time.monotonic()
     assert await engine.run() is Status.SUCCEEDED
     took = time.monotonic() - began

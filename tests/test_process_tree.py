@@ -1,4 +1,4 @@
-"""Local stages end as a whole tree: SIGTERM-ignorers, pipe-holding grandchildren, setsid escapees."""
+"""Local stages end as a whole tree: SIGTERM-ignorers, pipe-holding children, setsid escapees."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_cancel_kills_a_stage_that_ignores_sigterm_after_grace(make_engine
             ],
         }
     )
-    engine, events = make_engine(pipeline)
+    engine, _events = make_engine(pipeline)
     task = asyncio.create_task(engine.run())
     await _wait_for_file(tmp_path / "pids", 2)
     began = time.monotonic()
@@ -115,7 +115,7 @@ async def test_keep_children_leaves_a_daemon_running_without_hanging(make_engine
             ],
         }
     )
-    engine, events = make_engine(pipeline)
+    engine, _events = make_engine(pipeline)
     began = time.monotonic()
     assert await asyncio.wait_for(engine.run(), 10) is Status.SUCCEEDED
     assert time.monotonic() - began < 2
@@ -149,7 +149,9 @@ async def test_no_process_of_a_cancelled_stage_survives(make_engine, tmp_path):
         "for i in 1 2 3; do (sleep 30 | cat) & done; "
         "bash -c 'sleep 30 & wait' & yes > /dev/null & echo ready > ready; wait"
     )
-    pipeline = pipeline_of({"name": "P", "stages": [{"name": "tree", "run": script, "grace": "1s"}]})
+    pipeline = pipeline_of(
+        {"name": "P", "stages": [{"name": "tree", "run": script, "grace": "1s"}]}
+    )
     engine, events = make_engine(pipeline)
     task = asyncio.create_task(engine.run())
     await _wait_for_file(tmp_path / "ready")
