@@ -29,19 +29,21 @@ from cdtui.engine.events import (
     StageStarted,
     Status,
 )
+from cdtui.presentation import ICONS
 
-STATUS_STYLE = {
-    Status.SUCCEEDED: ("✓", "green"),
-    Status.FAILED: ("✗", "red"),
-    Status.TIMED_OUT: ("⏱", "red"),
-    Status.CANCELLED: ("■", "yellow"),
-    Status.SKIPPED: ("-", "dim"),
-    Status.BLOCKED: ("⏸", "yellow"),
-    Status.INTERRUPTED: ("!", "magenta"),
-    Status.RUNNING: ("▶", "cyan"),
-    Status.WAITING: ("⏸", "yellow"),
-    Status.PENDING: ("·", "dim"),
+STATUS_COLOUR = {
+    Status.SUCCEEDED: "green",
+    Status.FAILED: "red",
+    Status.TIMED_OUT: "red",
+    Status.CANCELLED: "yellow",
+    Status.SKIPPED: "dim",
+    Status.BLOCKED: "yellow",
+    Status.INTERRUPTED: "magenta",
+    Status.RUNNING: "cyan",
+    Status.WAITING: "yellow",
+    Status.PENDING: "dim",
 }
+STATUS_STYLE = {status: (ICONS[status], colour) for status, colour in STATUS_COLOUR.items()}
 _PALETTE = (36, 35, 34, 33, 94, 95, 96, 92)
 PARTIAL_AFTER = 0.5
 
@@ -95,7 +97,7 @@ class HeadlessRenderer:
             stages = escape(", ".join(event.next_stages))
             phase = escape(event.phase)
             self.console.print(
-                f"[yellow]⏸ gate: phase {phase} waits for approval (next: {stages})[/]"
+                f"[yellow]‖ gate: phase {phase} waits for approval (next: {stages})[/]"
             )
         elif isinstance(event, GateApproved):
             self.console.print(

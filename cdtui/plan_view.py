@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from cdtui.config.durations import format_duration
+from cdtui.config.durations import format_setting
 from cdtui.config.models import Pipeline, Stage
 from cdtui.engine.plan import Plan
 
@@ -19,7 +19,7 @@ def print_plan(pipeline: Pipeline, plan: Plan, source: str, jobs: int, console: 
     for number, phase_plan in enumerate(plan.phases, 1):
         gate = ""
         if phase_plan.phase.gate == "confirm":
-            gate = f"  [yellow]⏸ gate: confirm[/] [dim](headless: --approve '{phase_plan.name}')[/]"
+            gate = f"  [yellow]‖ gate: confirm[/] [dim](headless: --approve '{phase_plan.name}')[/]"
         console.print(f"[bold]{number}. {escape(phase_plan.name)}[/]{gate}")
         by_name = {s.name: s for s in phase_plan.stages}
         for step, group in enumerate(phase_plan.levels(), 1):
@@ -42,7 +42,7 @@ def _details(stage: Stage, manual: bool) -> str:
     if stage.needs:
         parts.append(f"needs {escape(', '.join(stage.needs))}")
     if stage.timeout:
-        parts.append(f"timeout {format_duration(stage.timeout)}")
+        parts.append(f"timeout {format_setting(stage.timeout)}")
     if stage.retries.count:
         parts.append(f"retries {stage.retries.count}")
     if stage.continue_on_error:

@@ -68,3 +68,9 @@ def make_engine(tmp_path: Path) -> EngineFactory:
         return engine, recorder
 
     return factory
+
+
+@pytest.fixture(autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Tests never read or write the developer's own cdtui settings and themes."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
 from pydantic import BeforeValidator
 
+MAX_SECONDS = 30 * 86400
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
@@ -16,6 +18,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 10s, 500ms or 1m30s, not a boolean")
     if isinstance(value, int | float):
+        if not math.isfinite(value) or value > MAX_SECONDS:
+            raise ValueError(f"expected a duration of at most {MAX_SECONDS // 86400} days")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -28,7 +32,7 @@ def parse_duration(value: object) -> float:
             total += float(match.group(1)) * _UNITS[match.group(2)]
             pos = match.end()
         if text and pos == len(text):
-            return total
+            return parse_duration(total)
     raise ValueError(f"expected a duration such as 10s, 500ms or 1m30s, got {value!r}")
 
 
@@ -44,3 +48,20 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def format_setting(seconds: float) -> str:
+    """A configured duration as one would write it: 30s, 1m30s, 500ms, 2h."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole = int(seconds)
+    if whole != seconds or whole < 60:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts)

@@ -1,0 +1,92 @@
+"""Startup: spawn to first paint of the console vs a bare Textual app (Tree, Log, Footer).
+
+Both run in a pseudo-terminal (80x24); "first paint" is the moment a string that only the
+first frame's content contains appears in the terminal output. Target: <= 1.3x the bare app.
+Usage: python bench/console_startup.py [--runs 7] [--project sample_project]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import statistics
+import struct
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Log, Tree
+
+class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
+    def compose(self):
+        tree = Tree("bare-root-label")
+        tree.root.add_leaf("stage")
+        yield tree
+        yield Log()
+        yield Footer()
+
+Bare().run()
+"""
+
+
+def first_paint(argv: list[str], marker: bytes, cwd: str, timeout: float = 20.0) -> float:
+    """Seconds from spawn until ``marker`` shows on the terminal."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(cwd)
+        os.environ["TERM"] = "xterm-256color"
+        os.execvp(argv[0], argv)
+    began = time.perf_counter()
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    seen = b""
+    try:
+        while time.perf_counter() - began < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+            if marker in seen:
+                return time.perf_counter() - began
+        raise RuntimeError(f"{marker!r} never appeared; got {seen[-300:]!r}")
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--project", default=str(Path(__file__).resolve().parents[1] / "sample_project")
+    )
+    args = parser.parse_args()
+    project = str(Path(args.project).resolve())
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(BARE_APP)
+        bare_script = handle.name
+    ours, bare = [], []
+    for _ in range(args.runs):
+        ours.append(first_paint([sys.executable, "-m", "cdtui.cli", project], b"cdtui", project))
+        bare.append(first_paint([sys.executable, bare_script], b"bare-root-label", project))
+    os.unlink(bare_script)
+    a, b = statistics.median(ours), statistics.median(bare)
+    print(
+        f"first paint: cdtui {a * 1000:.0f} ms, bare Textual app {b * 1000:.0f} ms, "
+        f"ratio {a / b:.2f}x (target <= 1.3x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

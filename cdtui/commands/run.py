@@ -1,0 +1,218 @@
+"""``cdtui run`` and ``cdtui validate``: the pipeline headless, for CI and for a quick check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from cdtui.config import ConfigError, find_pipeline_file, format_errors, load_pipeline
+from cdtui.engine.events import Status
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    Status.SUCCEEDED: EXIT_OK,
+    Status.BLOCKED: EXIT_BLOCKED,
+    Status.CANCELLED: EXIT_CANCELLED,
+}
+
+project_argument = click.argument(
+    "project_dir", default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+file_option = click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pipeline file (default: DIR/cdtui.yaml).",
+)
+
+
+def load_or_exit(project_dir: Path, pipeline_file: Path | None, check_secrets: bool = True):
+    """Load the pipeline or print every located error and exit 2 (never a traceback)."""
+    try:
+        path = find_pipeline_file(project_dir, pipeline_file)
+        return path, load_pipeline(path, check_secrets=check_secrets)
+    except ConfigError as error:
+        click.echo(format_errors(error.errors), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@click.command()
+@project_argument
+@file_option
+def validate(project_dir: Path, pipeline_file: Path | None) -> None:
+    """Check the pipeline file; print every error with file:line:col. Exit 1 on error."""
+    try:
+        path = find_pipeline_file(project_dir, pipeline_file)
+        pipeline = load_pipeline(path)
+    except ConfigError as error:
+        click.echo(format_errors(error.errors), err=True)
+        sys.exit(EXIT_FAILED)
+    stages = sum(len(p.stages) for p in pipeline.phases)
+    click.echo(f"{path}: valid ({len(pipeline.phases)} phases, {stages} stages)")
+
+
+@click.command()
+@project_argument
+@file_option
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="Print to the terminal instead of opening the console (implied without a terminal).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; run nothing.")
+@click.option("--phase", "phases", multiple=True, help="Run only this phase (repeatable).")
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    help="Run this stage and what it needs: NAME or PHASE/NAME (repeatable).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Stages at once (default: CPU count).",
+)
+@click.option(
+    "--approve", "approve", multiple=True, help="Approve this gated phase up front (repeatable)."
+)
+def run(
+    project_dir: Path,
+    pipeline_file: Path | None,
+    headless: bool,
+    dry_run: bool,
+    phases: tuple[str, ...],
+    stages: tuple[str, ...],
+    jobs: int | None,
+    approve: tuple[str, ...],
+) -> None:
+    """Run the pipeline. Exit 0 when every required stage succeeded.
+
+    Exit codes: 1 failed, 2 bad input, 3 stopped at a gate nobody approved, 130 cancelled.
+    """
+    from cdtui.engine.plan import PlanError, make_plan
+
+    project_dir = project_dir.resolve()
+    path, pipeline = load_or_exit(project_dir, pipeline_file, check_secrets=not dry_run)
+    try:
+        plan = make_plan(pipeline, phases, stages)
+    except PlanError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    jobs = jobs or os.cpu_count() or 2
+    if dry_run:
+        from cdtui.plan_view import print_plan
+
+        print_plan(pipeline, plan, str(path), jobs, Console(highlight=False, soft_wrap=True))
+        return
+    if not headless and sys.stdout.isatty() and sys.stdin.isatty():
+        from cdtui.ui.app import CdtuiApp
+
+        os.chdir(project_dir)
+        CdtuiApp(project_dir, path, autostart=(phases, stages)).run()
+        return
+    hint = f"cdtui logs {{run_id}} {_quote(project_dir)}"
+    os.chdir(project_dir)  # stages spawn fastest in the directory they run in
+    sys.exit(
+        run_headless(
+            project_dir, pipeline, plan, jobs=jobs, approve=approve, hint=hint, hint_file=str(path)
+        )
+    )
+
+
+def run_headless(
+    project_dir,
+    pipeline,
+    plan,
+    *,
+    jobs: int,
+    approve: tuple[str, ...],
+    hint: str = "",
+    hint_file: str = "cdtui.yaml",
+) -> int:
+    from cdtui.config import resolve_secrets
+    from cdtui.engine.engine import Engine, EngineOptions
+    from cdtui.headless import HeadlessRenderer
+    from cdtui.store import RunStore
+
+    try:
+        secrets = resolve_secrets(pipeline, os.environ, file=hint_file)
+    except ConfigError as error:
+        click.echo(format_errors(error.errors), err=True)
+        return EXIT_USAGE
+    store = RunStore(project_dir)
+    store.mark_interrupted()
+    options = EngineOptions(jobs=jobs, approve=frozenset(approve))
+    selection = " ".join(sys.argv[1:])
+    run_id = store.begin_run(pipeline.project, options.user, selection)
+    engine = Engine(
+        pipeline, plan, project_dir=project_dir, run_id=run_id, secrets=secrets, options=options
+    )
+    renderer = HeadlessRenderer()
+    engine.subscribe(store.record)
+    engine.subscribe(renderer)
+    try:
+        status = asyncio.run(_drive(engine, renderer, store))
+    finally:
+        store.flush()
+        store.close()
+    renderer.summary()
+    if status is Status.BLOCKED:
+        gates = ", ".join(repr(p.name) for p in plan.phases if p.phase.gate == "confirm")
+        click.echo(f"stopped at a gate: approve with --approve (gated: {gates})", err=True)
+    click.echo("logs: " + (hint or "cdtui logs {run_id}").format(run_id=run_id), err=True)
+    return EXIT_CODES.get(status, EXIT_FAILED)
+
+
+async def _drive(engine, renderer, store) -> Status:
+    """Run the engine with Ctrl-C as a clean cancel and a timer for partial lines."""
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def interrupt(signame: str) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            print(
+                f"\n{signame}: cancelling the run (again to skip the grace period)", file=sys.stderr
+            )
+            engine.cancel(f"cancelled by {signame}")
+        else:
+            for process in list(engine._running.values()):
+                process.grace = 0.0
+
+    for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+        loop.add_signal_handler(sig, interrupt, name)
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            renderer.flush_partials()
+            store.flush()
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await engine.run()
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    here = Path.cwd()
+    try:
+        return shlex.quote(str(path.relative_to(here)) or ".")
+    except ValueError:
+        return shlex.quote(str(path))
