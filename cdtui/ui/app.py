@@ -1,0 +1,179 @@
+"""The Textual console: a thin shell that owns screens, themes and the file watch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from cdtui.session import Session
+from cdtui.ui.screens.config_errors import ConfigErrorScreen
+from cdtui.ui.screens.history import HistoryScreen
+from cdtui.ui.screens.main import MainScreen
+from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
+
+PALETTE = [
+    ("Run pipeline", "Run every phase of the pipeline", "run_all"),
+    ("Run selected stage", "Run the selected stage (with what it needs) or phase", "run_stage"),
+    ("Re-run failed stages", "Run again the stages that failed in the shown run", "rerun_failed"),
+    ("Approve gate", "Review and approve the phase waiting at its gate", "approve"),
+    ("Cancel selected stage", "End the selected stage's processes", "cancel_stage"),
+    ("Cancel run", "End every running stage and stop the run", "cancel_run"),
+    ("Search log", "Find text in the selected stage's log", "search"),
+    ("Filter log", "Show only lines that match", "filter"),
+    ("Filter log out", "Hide lines that match", "filter_out"),
+    ("Split view", "Pin the selected log beside the next one", "split"),
+    ("Command pane", "Show or hide the commands cdtui ran for you", "command_log"),
+    ("History", "Past runs", "history"),
+    ("Help", "Every key", "help"),
+]
+
+
+class CdtuiApp(App[None]):
+    TITLE = "cdtui"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        project_dir: Path,
+        pipeline_file: Path | None = None,
+        *,
+        readonly: bool = False,
+        theme: str | None = None,
+        autostart: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.autostart = autostart
+        self.session = Session(project_dir, pipeline_file)
+        self.readonly = readonly
+        self._stamp = None
+        self._wanted_theme = theme
+        self.theme_problems: list[str] = []
+
+    # -- themes -----------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Status colours for themes that do not name them (Textual's built-ins)."""
+        defaults = super().get_theme_variable_defaults()
+        theme = self.get_theme(self.theme) if hasattr(self, "_registered_themes") else None
+        for var, base in STATUS_FALLBACK.items():
+            colour = getattr(theme, base, None) if theme else None
+            defaults.setdefault(var, colour or "#888888")
+        return defaults
+
+    def _install_themes(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_problems = [f"{p.path.name}: {p.message}" for p in problems]
+        wanted = self._wanted_theme or str(load_settings().get("theme") or DEFAULT_THEME)
+        if wanted not in self.available_themes:
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = wanted
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_mounted and self._wanted_theme is None:
+            save_setting("theme", theme)
+
+    # -- screens ----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._install_themes()
+        self._wanted_theme = None
+        for problem in self.theme_problems:
+            self.notify(problem, title="Theme skipped", severity="warning")
+        errors = self.session.load()
+        self._stamp = self.session.file_stamp()
+        if errors:
+            self.push_screen(ConfigErrorScreen(errors))
+        else:
+            main = MainScreen(self.session, readonly=self.readonly)
+            self.push_screen(main)
+            if self.autostart is not None and not self.readonly:
+                phases, stages = self.autostart
+                self.call_after_refresh(main.start_selection, phases, stages)
+        self.set_interval(0.5, self._watch_pipeline_file)
+
+    def _watch_pipeline_file(self) -> None:
+        stamp = self.session.file_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.action_reload_config()
+
+    def action_reload_config(self) -> None:
+        if self.session.running:
+            self.notify("The pipeline file changed; it reloads when the run ends.")
+            self._stamp = None
+            return
+        errors = self.session.load()
+        screen = self.screen
+        if errors:
+            if isinstance(screen, ConfigErrorScreen):
+                screen.show(errors)
+            else:
+                self.switch_screen(ConfigErrorScreen(errors))
+            return
+        if isinstance(screen, ConfigErrorScreen):
+            self.switch_screen(MainScreen(self.session, readonly=self.readonly))
+            self.notify("Pipeline file fixed and reloaded.")
+        elif isinstance(screen, MainScreen):
+            screen.load_state()
+            self.notify("Pipeline file reloaded.")
+
+    def on_history_screen_open_run(self, message: HistoryScreen.OpenRun) -> None:
+        self.push_screen(MainScreen(self.session, view_run=message.run_id))
+
+    def on_history_screen_rerun_failed(self, message: HistoryScreen.RerunFailed) -> None:
+        from cdtui.engine.state import RunState
+
+        if self.readonly:
+            self.notify("Read-only console: it cannot start runs.", severity="warning")
+            return
+        state = RunState.from_store(self.session.store, message.run_id, self.session.pipeline)
+        while not isinstance(self.screen, MainScreen) or self.screen.view_run is not None:
+            self.pop_screen()
+        main = self.screen
+        assert isinstance(main, MainScreen)
+        main.state = state
+        main.action_rerun_failed()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, MainScreen):
+            return
+        for title, help_text, action in PALETTE:
+            if screen.check_action(action, ()):
+                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+
+    async def action_quit(self) -> None:
+        """Quitting mid-run asks first, then cancels and waits for the stages to end."""
+        if not self.session.running or self.readonly:
+            self.exit()
+            return
+        from cdtui.ui.screens.confirm import ConfirmModal
+
+        async def decided(quit_now: bool | None) -> None:
+            if quit_now:
+                await self.stop_run("console closed")
+                self.exit()
+
+        await self.push_screen(
+            ConfirmModal(
+                "Quit while a run is in progress?",
+                "Quitting cancels the run: every running stage's processes end "
+                "(SIGTERM, then SIGKILL after the grace period).",
+                confirm_label="cancel the run and quit",
+            ),
+            decided,
+        )
+
+    async def stop_run(self, reason: str) -> None:
+        engine, task = self.session.engine, self.session.task
+        if engine is None or task is None or task.done():
+            return
+        engine.cancel(reason)
+        self.notify("Cancelling the run…")
+        await task
+
+    def on_unmount(self) -> None:
+        self.session.close()

@@ -1,0 +1,1 @@
+"""The console's screens: main, gate and confirmation modals, history, config errors."""

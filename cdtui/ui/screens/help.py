@@ -1,0 +1,60 @@
+"""``?``: every key of the screen and of the log pane, with what it does."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from cdtui.ui.widgets.log_pane import LogPane
+from cdtui.ui.widgets.phase_tree import PhaseTree
+
+EXTRA = [
+    ("↑/↓, Enter, Space", "tree: move, open/fold a phase"),
+    ("Tab", "move focus between the tree and the log"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("Esc", "close a search, a filter or a dialog"),
+]
+
+
+def _key_name(binding: Binding) -> str:
+    names = {"slash": "/", "question_mark": "?", "pageup": "PgUp", "pagedown": "PgDn"}
+    return ", ".join(names.get(k, k) for k in binding.key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 76; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    """
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self.source = screen
+
+    def compose(self) -> ComposeResult:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        sections = [
+            ("Console", self.source.BINDINGS),
+            ("Log pane", LogPane.BINDINGS),
+            ("Phase tree", PhaseTree.BINDINGS),
+        ]
+        for title, bindings in sections:
+            table.add_row(f"[reverse] {title} [/]", "")
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.description:
+                    table.add_row(_key_name(binding), binding.description)
+            table.add_row("", "")
+        for key, what in EXTRA:
+            table.add_row(key, what)
+        with VerticalScroll():
+            yield Static(table)

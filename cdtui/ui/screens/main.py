@@ -1,0 +1,381 @@
+"""The console's main screen: phase tree, log pane(s), header, command pane and footer.
+
+Engine events only update ``RunState`` and set a dirty flag; one shared timer (10 Hz)
+repaints the tree and header and lets every log pane read what reached the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from cdtui.engine.events import (
+    Event,
+    GateApproved,
+    GateWaiting,
+    Notice,
+    RunFinished,
+    StageOutput,
+    StageStarted,
+)
+from cdtui.engine.plan import PlanError
+from cdtui.engine.state import RunState
+from cdtui.session import Session
+from cdtui.ui.screens.confirm import ConfirmModal
+from cdtui.ui.widgets.command_log import CommandLog
+from cdtui.ui.widgets.log_pane import LogPane
+from cdtui.ui.widgets.phase_tree import PhaseTree
+from cdtui.ui.widgets.run_header import RunHeader
+
+TICK = 0.1
+MUTATING = {"run_all", "run_stage", "rerun_failed", "cancel_stage", "cancel_run", "approve"}
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "run_all", "Run"),
+        Binding("s", "run_stage", "Run stage"),
+        Binding("R", "rerun_failed", "Re-run failed"),
+        Binding("a", "approve", "Approve"),
+        Binding("c", "cancel_stage", "Cancel stage"),
+        Binding("C", "cancel_run", "Cancel run", show=False),
+        Binding("slash", "search", "Search"),
+        Binding("f", "filter", "Filter", show=False),
+        Binding("F", "filter_out", "Filter out", show=False),
+        Binding("v", "split", "Split", show=False),
+        Binding("o", "command_log", "Commands", show=False),
+        Binding("h", "history", "History"),
+        Binding("T", "app.change_theme", "Theme", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+    DEFAULT_CSS = """
+    MainScreen #panes { width: 1fr; }
+    MainScreen #logs { height: 1fr; }
+    MainScreen LogPane { width: 1fr; }
+    MainScreen #second { display: none; border-left: tall $panel; }
+    MainScreen.-split #second { display: block; }
+    MainScreen #query { dock: bottom; display: none; }
+    MainScreen #query.-shown { display: block; }
+    MainScreen CommandLog { display: none; }
+    MainScreen.-commands CommandLog { display: block; }
+    """
+
+    def __init__(
+        self, session: Session, *, readonly: bool = False, view_run: int | None = None
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.readonly = readonly or view_run is not None
+        self.view_run = view_run
+        self.state: RunState = RunState()
+        self._dirty = True
+        self._last_labels = 0.0
+        self._query_mode = "search"
+        self._store_poll = 0.0
+
+    # -- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal():
+            yield PhaseTree(id="tree")
+            with Vertical(id="panes"):
+                with Horizontal(id="logs"):
+                    yield LogPane(id="first")
+                    yield LogPane(id="second")
+                yield Input(placeholder="search the log (Enter; Esc closes)", id="query")
+        yield CommandLog(id="commands")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.phase_tree = self.query_one(PhaseTree)
+        self.first = self.query_one("#first", LogPane)
+        self.second = self.query_one("#second", LogPane)
+        self.header_bar = self.query_one(RunHeader)
+        self.command_log = self.query_one(CommandLog)
+        self.load_state()
+        self.set_interval(TICK, self.tick)
+        self.phase_tree.focus()
+
+    def load_state(self) -> None:
+        """The run to show: the given one, the latest stored one, or the idle skeleton."""
+        pipeline = self.session.pipeline
+        store = self.session.store
+        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        if run_id is not None and not self.session.running:
+            self.state = RunState.from_store(store, run_id, pipeline)
+        elif pipeline is not None:
+            self.state = RunState.skeleton(pipeline)
+        self.phase_tree.load(self.state)
+        self._dirty = True
+        self._show_selected()
+
+    # -- engine events (called on the loop, must stay cheap) ---------------------------
+    def on_engine_event(self, event: Event) -> None:
+        if isinstance(event, StageOutput):
+            return
+        self.state.apply(event)
+        self._dirty = True
+        if isinstance(event, GateWaiting | GateApproved | RunFinished):
+            self.refresh_bindings()
+        if isinstance(event, StageStarted):
+            self.command_log.record(event.host, event.command, event.at)
+            if (event.phase, event.stage) == self._selected_key():
+                self._show_selected()
+        elif isinstance(event, GateWaiting):
+            self.notify(
+                f"Phase {event.phase} waits for approval: press a to review.",
+                title="Gate",
+                severity="warning",
+                timeout=8,
+            )
+        elif isinstance(event, Notice) and event.level in ("warning", "error"):
+            where = f"{event.stage}: " if event.stage else ""
+            self.notify(where + event.text, severity=event.level, timeout=6)
+        elif isinstance(event, RunFinished):
+            severity = "information" if event.status.ok else "error"
+            self.notify(
+                f"Run #{event.run_id} {event.status.lower()}"
+                + (f": {event.reason}" if event.reason else ""),
+                severity=severity,
+            )
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.readonly and now - self._store_poll > 0.5:
+            self._store_poll = now
+            self._poll_store()
+        running = self.state.running_stage() is not None
+        if self._dirty or (running and now - self._last_labels >= 1.0):
+            self._dirty = False
+            self._last_labels = now
+            self.phase_tree.state = self.state
+            self.phase_tree.refresh_labels()
+            self.phase_tree.follow_running()
+            project = self.session.pipeline.project if self.session.pipeline else "?"
+            self.header_bar.show(project, self.state, self.readonly, self.view_run is not None)
+        self.first.refresh_from_disk()
+        if self.has_class("-split"):
+            self.second.refresh_from_disk()
+
+    def _poll_store(self) -> None:
+        """Observer mode: rebuild the shown run from the store another cdtui writes."""
+        store = self.session.store
+        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        if run_id is None:
+            return
+        fresh = RunState.from_store(store, run_id, self.session.pipeline)
+        if fresh.run_id != self.state.run_id:
+            self.state = fresh
+            self.phase_tree.load(fresh)
+            self._show_selected()
+        else:
+            before = self._selected_attempt()
+            self.state = fresh
+            if self._selected_attempt() != before:
+                self._show_selected()
+        self._dirty = True
+
+    # -- selection and logs ------------------------------------------------------------
+    def _selected_key(self) -> tuple[str, str] | None:
+        ref = self.phase_tree.selected if hasattr(self, "phase_tree") else None
+        if ref is None or ref.stage is None:
+            return None
+        return ref.phase, ref.stage
+
+    def _selected_attempt(self) -> int:
+        key = self._selected_key()
+        if key is None:
+            return 0
+        phase = self.state.phases.get(key[0])
+        stage = phase.stages.get(key[1]) if phase else None
+        return stage.attempt if stage else 0
+
+    def _log_for(self, phase: str, stage: str) -> Path | None:
+        ps = self.state.phases.get(phase)
+        st = ps.stages.get(stage) if ps else None
+        if st is None or st.attempt == 0 or self.state.run_id is None:
+            return None
+        return self.session.store.log_path(self.state.run_id, phase, stage, st.attempt)
+
+    def _show_selected(self) -> None:
+        key = self._selected_key()
+        if key is None:
+            self.first.show(None, "select a stage to see its log")
+            return
+        path = self._log_for(*key)
+        title = f"{key[0]} / {key[1]}"
+        self.first.show(path, title if path else f"{title}: not started")
+
+    def on_phase_tree_stage_chosen(self, event: PhaseTree.StageChosen) -> None:
+        self._show_selected()
+
+    # -- actions -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.readonly and action in MUTATING:
+            return False
+        if action == "approve":  # shown only while a gate waits, so the footer stays short
+            engine = self.session.engine
+            return bool(engine and engine.waiting_gates)
+        if action in ("cancel_stage", "cancel_run"):
+            return self.session.running
+        return True
+
+    def _start(
+        self, phases: tuple[str, ...] = (), stages: tuple[str, ...] = (), label: str = ""
+    ) -> None:
+        if self.session.running:
+            self.notify("A run is in progress: cancel it (C) or wait.", severity="warning")
+            return
+        try:
+            plan = self.session.plan(phases, stages)
+        except PlanError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.state = RunState.skeleton(self.session.pipeline, plan)
+        self.phase_tree.load(self.state)
+        try:
+            self.session.start(plan, [self.on_engine_event], selection=label)
+        except Exception as error:  # config errors (a missing secret) are the operator's to fix
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self._dirty = True
+        self.phase_tree.following = True
+        self.refresh_bindings()
+
+    def start_selection(self, phases: tuple[str, ...], stages: tuple[str, ...]) -> None:
+        """``cdtui run`` in a terminal: open the console and start what the flags selected."""
+        words = [f"--phase {p}" for p in phases] + [f"--stage {s}" for s in stages]
+        self._start(phases, stages, label=" ".join(["console: run", *words]))
+
+    def action_run_all(self) -> None:
+        self._start(label="console: run")
+
+    def action_run_stage(self) -> None:
+        ref = self.phase_tree.selected
+        if ref is None:
+            return
+        if ref.stage is None:
+            self._start(phases=(ref.phase,), label=f"console: --phase {ref.phase}")
+        else:
+            selector = f"{ref.phase}/{ref.stage}"
+            self._start(stages=(selector,), label=f"console: --stage {selector}")
+
+    def action_rerun_failed(self) -> None:
+        failed = self.state.failed_stages()
+        if not failed:
+            self.notify("Nothing failed in the shown run.")
+            return
+        selectors = tuple(f"{p}/{s}" for p, s in failed)
+        self._start(stages=selectors, label="console: re-run failed")
+
+    def action_cancel_stage(self) -> None:
+        key = self._selected_key()
+        engine = self.session.engine
+        if engine is None or key is None:
+            return
+        if engine.cancel_stage(*key, reason=f"cancelled by {engine.options.user}"):
+            self.notify(f"Cancelling {key[1]}…")
+        else:
+            self.notify(f"{key[1]} is not running.", severity="warning")
+
+    def action_cancel_run(self) -> None:
+        engine = self.session.engine
+        if engine is not None and self.session.running:
+            engine.cancel(f"cancelled by {engine.options.user}")
+            self.notify("Cancelling the run…")
+
+    def action_approve(self) -> None:
+        engine = self.session.engine
+        if engine is None or not engine.waiting_gates:
+            self.notify("No gate is waiting.")
+            return
+        phase = engine.waiting_gates[0]
+        body = Text()
+        body.append("Approving lets this phase start now:\n\n", style="bold")
+        for stage in engine.plan.phases:
+            if stage.name != phase:
+                continue
+            for st in stage.stages:
+                body.append(f"  • {st.name}", style="bold")
+                body.append(
+                    f"  $ {st.command_text.splitlines()[0] if st.command_text else ''}\n",
+                    style="dim",
+                )
+        body.append(f"\nRun #{engine.run_id}, approved as {engine.options.user}.")
+
+        def decided(approved: bool | None) -> None:
+            if approved and engine.approve(phase, engine.options.user):
+                self.notify(f"Phase {phase} approved.")
+            self.refresh_bindings()
+
+        self.app.push_screen(ConfirmModal(f"Approve phase {phase}?", body), decided)
+
+    def action_search(self) -> None:
+        self._open_query("search", "search the log (Enter; n/N next/previous; Esc closes)")
+
+    def action_filter(self) -> None:
+        self._open_query("filter", "show only lines matching (Enter; Esc clears)")
+
+    def action_filter_out(self) -> None:
+        self._open_query("filter_out", "hide lines matching (Enter; Esc clears)")
+
+    def _open_query(self, mode: str, placeholder: str) -> None:
+        self._query_mode = mode
+        query = self.query_one("#query", Input)
+        query.placeholder = placeholder
+        query.value = ""
+        query.add_class("-shown")
+        query.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value
+        if self._query_mode == "search":
+            self.first.search(text) if text else self.first.clear_search()
+        elif text:
+            self.first.filter(text, invert=self._query_mode == "filter_out")
+        else:
+            self.first.clear_filter()
+        event.input.remove_class("-shown")
+        self.first.focus()
+
+    def on_key(self, event) -> None:
+        query = self.query_one("#query", Input)
+        if event.key == "escape" and query.has_class("-shown"):
+            event.stop()
+            query.remove_class("-shown")
+            if self._query_mode == "search":
+                self.first.clear_search()
+            else:
+                self.first.clear_filter()
+            self.first.focus()
+
+    def action_split(self) -> None:
+        if self.has_class("-split"):
+            self.remove_class("-split")
+            return
+        key = self._selected_key()
+        path = self._log_for(*key) if key else None
+        self.second.show(path, f"{key[0]} / {key[1]} (pinned)" if key else "")
+        self.add_class("-split")
+
+    def action_command_log(self) -> None:
+        self.toggle_class("-commands")
+
+    def action_history(self) -> None:
+        from cdtui.ui.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(self.session.store))
+
+    def action_help(self) -> None:
+        from cdtui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))

@@ -1,0 +1,153 @@
+"""The phase tree: phases -> stages with status icon and colour, live duration, attempts, host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from cdtui.config.durations import format_duration
+from cdtui.engine.events import Status
+from cdtui.engine.state import PhaseState, RunState, StageState
+from cdtui.presentation import ICONS
+from cdtui.ui import clock
+
+STATUS_VAR = {
+    Status.PENDING: "status-skipped",
+    Status.WAITING: "status-waiting",
+    Status.RUNNING: "status-running",
+    Status.SUCCEEDED: "status-success",
+    Status.FAILED: "status-failed",
+    Status.TIMED_OUT: "status-failed",
+    Status.CANCELLED: "status-cancelled",
+    Status.SKIPPED: "status-skipped",
+    Status.BLOCKED: "status-waiting",
+    Status.INTERRUPTED: "status-failed",
+}
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    phase: str
+    stage: str | None = None
+
+
+class PhaseTree(Tree[NodeRef]):
+    """Follows the running stage until the operator moves the cursor."""
+
+    BINDINGS = [Binding("space", "toggle_node", "Fold", show=False)]
+    DEFAULT_CSS = """
+    PhaseTree { width: 38; min-width: 24; border-right: tall $panel; padding: 0 1; }
+    """
+
+    class StageChosen(Message):
+        """The operator (or follow mode) put the cursor on a stage."""
+
+        def __init__(self, phase: str, stage: str | None) -> None:
+            super().__init__()
+            self.phase = phase
+            self.stage = stage
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("pipeline", **kwargs)
+        self.show_root = False
+        self.guide_depth = 2
+        self.following = True
+        self._expected: TreeNode[NodeRef] | None = None
+        self._by_ref: dict[tuple[str, str | None], TreeNode[NodeRef]] = {}
+        self.state: RunState | None = None
+
+    def load(self, state: RunState) -> None:
+        """Rebuild the tree for a run (or the idle pipeline skeleton)."""
+        self.state = state
+        self.clear()
+        self._by_ref.clear()
+        for phase in state.phases.values():
+            node = self.root.add(self._phase_label(phase), NodeRef(phase.name), expand=True)
+            self._by_ref[(phase.name, None)] = node
+            for stage in phase.stages.values():
+                leaf = node.add_leaf(self._stage_label(stage), NodeRef(phase.name, stage.name))
+                self._by_ref[(phase.name, stage.name)] = leaf
+        self.following = True
+
+    def refresh_labels(self) -> None:
+        """Repaint labels from ``state`` (cheap: a few dozen nodes, once a second or per event)."""
+        if self.state is None:
+            return
+        now = clock.now()
+        for phase in self.state.phases.values():
+            node = self._by_ref.get((phase.name, None))
+            if node is None:
+                self.load(self.state)
+                return
+            node.set_label(self._phase_label(phase))
+            for stage in phase.stages.values():
+                leaf = self._by_ref.get((phase.name, stage.name))
+                if leaf is None:
+                    self.load(self.state)
+                    return
+                leaf.set_label(self._stage_label(stage, now))
+
+    def follow_running(self) -> None:
+        """Move the cursor to the running stage unless the operator took over."""
+        if not self.following or self.state is None:
+            return
+        running = self.state.running_stage()
+        if running is None:
+            return
+        node = self._by_ref.get((running.phase, running.name))
+        if node is not None and self.cursor_node is not node:
+            self._expected = node
+            self.move_cursor(node)
+
+    def select_stage(self, phase: str, stage: str | None) -> None:
+        node = self._by_ref.get((phase, stage))
+        if node is not None:
+            self._expected = node
+            self.move_cursor(node)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
+        event.stop()
+        if event.node is not self._expected:
+            self.following = False
+        self._expected = None
+        ref = event.node.data
+        if ref is not None:
+            self.post_message(self.StageChosen(ref.phase, ref.stage))
+
+    @property
+    def selected(self) -> NodeRef | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    # -- labels -----------------------------------------------------------------------
+    def _style(self, status: Status) -> str:
+        variables = self.app.theme_variables if self.is_mounted else {}
+        return variables.get(STATUS_VAR[status], "")
+
+    def _phase_label(self, phase: PhaseState) -> Text:
+        text = Text()
+        text.append(f"{ICONS[phase.status]} ", style=self._style(phase.status))
+        text.append(phase.name, style="bold")
+        if phase.gate:
+            gate_style = self._style(Status.WAITING) if phase.status is Status.WAITING else "dim"
+            text.append("  ‖ gate", style=gate_style)
+        return text
+
+    def _stage_label(self, stage: StageState, now: float | None = None) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        style = self._style(stage.status)
+        text.append(f"{ICONS[stage.status]} ", style=style)
+        text.append(stage.name, style=style if stage.status is Status.RUNNING else "")
+        elapsed = stage.elapsed(now or clock.now())
+        if elapsed is not None:
+            text.append(f" {format_duration(elapsed)}", style="dim")
+        if stage.attempt > 1:
+            text.append(f" #{stage.attempt}", style="dim")
+        if stage.host != "local":
+            text.append(f" @{stage.host}", style="dim italic")
+        return text
