@@ -28,9 +28,10 @@ def _register() -> None:
     from cdtui.commands.history import history
     from cdtui.commands.logs import logs
     from cdtui.commands.open import open_console
+    from cdtui.commands.router import router
     from cdtui.commands.run import run, validate
 
-    for command in (run, validate, history, logs):
+    for command in (run, validate, history, logs, router):
         main.add_command(command)
     main.add_command(open_console, "open")
 

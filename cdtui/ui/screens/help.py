@@ -52,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(f"[reverse] {title} [/]", "")
             for binding in bindings:
                 if isinstance(binding, Binding) and binding.description:
-                    table.add_row(_key_name(binding), binding.description)
+                    table.add_row(_key_name(binding), binding.tooltip or binding.description)
             table.add_row("", "")
         for key, what in EXTRA:
             table.add_row(key, what)

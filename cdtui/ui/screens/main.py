@@ -40,13 +40,19 @@ MUTATING = {"run_all", "run_stage", "rerun_failed", "cancel_stage", "cancel_run"
 
 class MainScreen(Screen[None]):
     BINDINGS = [
-        Binding("r", "run_all", "Run"),
-        Binding("s", "run_stage", "Run stage"),
-        Binding("R", "rerun_failed", "Re-run failed"),
+        Binding("r", "run_all", "Run", tooltip="Run the whole pipeline"),
+        Binding("s", "run_stage", "Stage", tooltip="Run the selected stage (with its needs)"),
+        Binding("R", "rerun_failed", "Re-run", tooltip="Re-run the failed stages"),
         Binding("a", "approve", "Approve"),
-        Binding("c", "cancel_stage", "Cancel stage"),
+        Binding("c", "cancel_stage", "Cancel", tooltip="Cancel the selected stage"),
         Binding("C", "cancel_run", "Cancel run", show=False),
         Binding("slash", "search", "Search"),
+        Binding("n", "pane('next_match')", "Next match", show=False),
+        Binding("N", "pane('previous_match')", "Previous match", show=False),
+        Binding("e", "pane('first_error')", "First error", show=False),
+        Binding("t", "pane('toggle_timestamps')", "Timestamps", show=False),
+        Binding("m", "pane('add_marker')", "Marker", show=False),
+        Binding("G", "pane('follow')", "Follow the end", show=False),
         Binding("f", "filter", "Filter", show=False),
         Binding("F", "filter_out", "Filter out", show=False),
         Binding("v", "split", "Split", show=False),
@@ -57,6 +63,7 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
     DEFAULT_CSS = """
+    MainScreen PhaseTree { width: 32%; min-width: 22; max-width: 44; }
     MainScreen #panes { width: 1fr; }
     MainScreen #logs { height: 1fr; }
     MainScreen LogPane { width: 1fr; }
@@ -106,6 +113,8 @@ class MainScreen(Screen[None]):
 
     def load_state(self) -> None:
         """The run to show: the given one, the latest stored one, or the idle skeleton."""
+        if not hasattr(self, "phase_tree"):  # not mounted yet: on_mount loads it
+            return
         pipeline = self.session.pipeline
         store = self.session.store
         run_id = self.view_run if self.view_run is not None else store.latest_run_id()
@@ -114,8 +123,17 @@ class MainScreen(Screen[None]):
         elif pipeline is not None:
             self.state = RunState.skeleton(pipeline)
         self.phase_tree.load(self.state)
+        self._select_initial()
         self._dirty = True
         self._show_selected()
+
+    def _select_initial(self) -> None:
+        """Open on what matters: the first failed stage of the shown run, else the first stage."""
+        failed = self.state.failed_stages()
+        first = next(((p.name, s) for p in self.state.phases.values() for s in p.stages), None)
+        target = failed[0] if failed else first
+        if target is not None:
+            self.phase_tree.select_stage(*target)
 
     # -- engine events (called on the loop, must stay cheap) ---------------------------
     def on_engine_event(self, event: Event) -> None:
@@ -208,7 +226,9 @@ class MainScreen(Screen[None]):
     def _show_selected(self) -> None:
         key = self._selected_key()
         if key is None:
-            self.first.show(None, "select a stage to see its log")
+            ref = self.phase_tree.selected
+            where = f"{ref.phase}: " if ref is not None else ""
+            self.first.show(None, f"{where}select a stage to see its log")
             return
         path = self._log_for(*key)
         title = f"{key[0]} / {key[1]}"
@@ -357,6 +377,11 @@ class MainScreen(Screen[None]):
             else:
                 self.first.clear_filter()
             self.first.focus()
+
+    def action_pane(self, action: str) -> None:
+        """Log keys work from the tree too: they act on the focused (else the main) pane."""
+        pane = self.second if self.second.has_focus else self.first
+        getattr(pane, f"action_{action}")()
 
     def action_split(self) -> None:
         if self.has_class("-split"):

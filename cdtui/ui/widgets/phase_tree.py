@@ -106,8 +106,12 @@ class PhaseTree(Tree[NodeRef]):
 
     def select_stage(self, phase: str, stage: str | None) -> None:
         node = self._by_ref.get((phase, stage))
-        if node is not None:
-            self._expected = node
+        if node is None:
+            return
+        self._expected = node
+        if node.line < 0:  # just added: its line is known after the next refresh
+            self.call_after_refresh(self.move_cursor, node)
+        else:
             self.move_cursor(node)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
