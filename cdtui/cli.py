@@ -1,42 +1,49 @@
-"""The ``cdtui`` command: a thin click shell over the core. Heavy modules load per command."""
+"""The ``cdtui`` command: a thin click shell over the core.
+
+Subcommands load on demand, so ``cdtui [DIR]`` pays only for the console it opens.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from cdtui import __version__
 
+COMMANDS = {
+    "open": "cdtui.commands.open:open_console",
+    "run": "cdtui.commands.run:run",
+    "validate": "cdtui.commands.run:validate",
+    "history": "cdtui.commands.history:history",
+    "logs": "cdtui.commands.logs:logs",
+    "router": "cdtui.commands.router:router",
+}
 
-class _DefaultToOpen(click.Group):
+
+class _LazyGroup(click.Group):
     """``cdtui [DIR]`` opens the console; anything that is not a command name is a DIR."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (
-            args[0] not in self.commands and args[0] not in ("-h", "--help", "--version")
-        ):
+        if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
             args = ["open", *args]
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_DefaultToOpen, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cdtui")
 def main() -> None:
     """A terminal deployment console: run, watch and release a delivery pipeline."""
-
-
-def _register() -> None:
-    from cdtui.commands.history import history
-    from cdtui.commands.logs import logs
-    from cdtui.commands.open import open_console
-    from cdtui.commands.router import router
-    from cdtui.commands.run import run, validate
-
-    for command in (run, validate, history, logs, router):
-        main.add_command(command)
-    main.add_command(open_console, "open")
-
-
-_register()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from cdtui.store import RunStore
 from cdtui.ui import clock
 from cdtui.ui.app import CdtuiApp
 from cdtui.ui.screens.confirm import ConfirmModal
+from cdtui.ui.screens.main import MainScreen
 
 SIZE = (100, 30)
 T0 = 1_800_000_000.0
@@ -137,14 +138,23 @@ def app_for(project: Path, **kwargs) -> CdtuiApp:
     return CdtuiApp(project, **kwargs)
 
 
+async def ready(pilot) -> None:
+    """The console has replaced its opening frame and read the stored run."""
+    for _ in range(100):
+        if isinstance(pilot.app.screen, MainScreen):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
 def test_idle(snap_compare, tmp_path: Path):
-    assert snap_compare(app_for(make_project(tmp_path)), terminal_size=SIZE)
+    assert snap_compare(app_for(make_project(tmp_path)), terminal_size=SIZE, run_before=ready)
 
 
 def test_running(snap_compare, tmp_path: Path):
     project = make_project(tmp_path)
     stored_run(project, finished=False)
-    assert snap_compare(app_for(project), terminal_size=SIZE)
+    assert snap_compare(app_for(project), terminal_size=SIZE, run_before=ready)
 
 
 def test_failed_with_its_log(snap_compare, tmp_path: Path):
@@ -152,6 +162,7 @@ def test_failed_with_its_log(snap_compare, tmp_path: Path):
     stored_run(project, finished=True, failed=True)
 
     async def select_bdd(pilot) -> None:
+        await ready(pilot)
         pilot.app.screen.phase_tree.select_stage("Acceptance", "bdd")
         await pilot.pause(0.3)
 
@@ -163,6 +174,7 @@ def test_search(snap_compare, tmp_path: Path):
     stored_run(project, finished=True, failed=True)
 
     async def search(pilot) -> None:
+        await ready(pilot)
         pilot.app.screen.phase_tree.select_stage("Acceptance", "bdd")
         await pilot.pause(0.3)
         await pilot.press("slash", *"ok", "enter")
@@ -176,6 +188,7 @@ def test_gate_modal(snap_compare, tmp_path: Path):
     stored_run(project, finished=False, gate=True)
 
     async def open_modal(pilot) -> None:
+        await ready(pilot)
         await pilot.app.push_screen(
             ConfirmModal(
                 "Approve phase Release?",
@@ -192,11 +205,11 @@ def test_history(snap_compare, tmp_path: Path):
     project = make_project(tmp_path)
     stored_run(project, finished=True, failed=True)
     stored_run(project, finished=True)
-    assert snap_compare(app_for(project), terminal_size=SIZE, press=["h"])
+    assert snap_compare(app_for(project), terminal_size=SIZE, press=["h"], run_before=ready)
 
 
 @pytest.mark.parametrize("theme", ["cdtui-dark", "cdtui-light", "cdtui-high-contrast"])
 def test_each_theme(snap_compare, tmp_path: Path, theme: str):
     project = make_project(tmp_path)
     stored_run(project, finished=True, failed=True)
-    assert snap_compare(app_for(project, theme=theme), terminal_size=SIZE)
+    assert snap_compare(app_for(project, theme=theme), terminal_size=SIZE, run_before=ready)

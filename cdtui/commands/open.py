@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cdtui.commands.run import file_option, project_argument
+from cdtui.commands.options import file_option, project_argument
 
 
 @click.command()

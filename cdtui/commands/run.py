@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from cdtui.commands.options import file_option, project_argument
 from cdtui.config import ConfigError, find_pipeline_file, format_errors, load_pipeline
 from cdtui.engine.events import Status
 
@@ -21,17 +22,6 @@ EXIT_CODES = {
     Status.BLOCKED: EXIT_BLOCKED,
     Status.CANCELLED: EXIT_CANCELLED,
 }
-
-project_argument = click.argument(
-    "project_dir", default=".", type=click.Path(file_okay=False, path_type=Path)
-)
-file_option = click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Pipeline file (default: DIR/cdtui.yaml).",
-)
 
 
 def load_or_exit(project_dir: Path, pipeline_file: Path | None, check_secrets: bool = True):

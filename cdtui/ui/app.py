@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textual.app import App, SystemCommand
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
+from textual.widgets import Static
 
-from cdtui.session import Session
-from cdtui.ui.screens.config_errors import ConfigErrorScreen
-from cdtui.ui.screens.history import HistoryScreen
-from cdtui.ui.screens.main import MainScreen
 from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
+
+if TYPE_CHECKING:
+    from cdtui.session import Session
+    from cdtui.ui.screens.history import HistoryScreen
 
 PALETTE = [
     ("Run pipeline", "Run every phase of the pipeline", "run_all"),
@@ -31,6 +34,27 @@ PALETTE = [
 ]
 
 
+class OpeningScreen(Screen[None]):
+    """The first frame, painted before the pipeline, the store and pydantic are loaded."""
+
+    DEFAULT_CSS = """
+    OpeningScreen Static { dock: top; height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, project_dir: Path) -> None:
+        super().__init__()
+        self.project_dir = project_dir
+        self.typed_ahead: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"cdtui · opening {self.project_dir} …")
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed while the project loads are kept and replayed on the console."""
+        event.stop()
+        self.typed_ahead.append(event.key)
+
+
 class CdtuiApp(App[None]):
     TITLE = "cdtui"
     ENABLE_COMMAND_PALETTE = True
@@ -46,7 +70,9 @@ class CdtuiApp(App[None]):
     ) -> None:
         super().__init__()
         self.autostart = autostart
-        self.session = Session(project_dir, pipeline_file)
+        self.project_dir = Path(project_dir)
+        self.pipeline_file = pipeline_file
+        self.session: Session | None = None
         self.readonly = readonly
         self._stamp = None
         self._wanted_theme = theme
@@ -82,16 +108,29 @@ class CdtuiApp(App[None]):
         self._wanted_theme = None
         for problem in self.theme_problems:
             self.notify(problem, title="Theme skipped", severity="warning")
+        self.push_screen(OpeningScreen(self.project_dir))
+        self.call_after_refresh(self._open_project)
+
+    def _open_project(self) -> None:
+        """After the first paint: load the pipeline and the store, then show the console."""
+        from cdtui.session import Session
+        from cdtui.ui.screens.config_errors import ConfigErrorScreen
+        from cdtui.ui.screens.main import MainScreen
+
+        typed_ahead = self.screen.typed_ahead if isinstance(self.screen, OpeningScreen) else []
+        self.session = Session(self.project_dir, self.pipeline_file)
         errors = self.session.load()
         self._stamp = self.session.file_stamp()
         if errors:
-            self.push_screen(ConfigErrorScreen(errors))
+            self.switch_screen(ConfigErrorScreen(errors))
         else:
             main = MainScreen(self.session, readonly=self.readonly)
-            self.push_screen(main)
+            self.switch_screen(main)
             if self.autostart is not None and not self.readonly:
                 phases, stages = self.autostart
                 self.call_after_refresh(main.start_selection, phases, stages)
+            for key in typed_ahead:
+                self.call_after_refresh(self.simulate_key, key)
         self.set_interval(0.5, self._watch_pipeline_file)
 
     def _watch_pipeline_file(self) -> None:
@@ -101,6 +140,9 @@ class CdtuiApp(App[None]):
             self.action_reload_config()
 
     def action_reload_config(self) -> None:
+        from cdtui.ui.screens.config_errors import ConfigErrorScreen
+        from cdtui.ui.screens.main import MainScreen
+
         if self.session.running:
             self.notify("The pipeline file changed; it reloads when the run ends.")
             self._stamp = None
@@ -121,10 +163,13 @@ class CdtuiApp(App[None]):
             self.notify("Pipeline file reloaded.")
 
     def on_history_screen_open_run(self, message: HistoryScreen.OpenRun) -> None:
+        from cdtui.ui.screens.main import MainScreen
+
         self.push_screen(MainScreen(self.session, view_run=message.run_id))
 
     def on_history_screen_rerun_failed(self, message: HistoryScreen.RerunFailed) -> None:
         from cdtui.engine.state import RunState
+        from cdtui.ui.screens.main import MainScreen
 
         if self.readonly:
             self.notify("Read-only console: it cannot start runs.", severity="warning")
@@ -138,6 +183,8 @@ class CdtuiApp(App[None]):
         main.action_rerun_failed()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from cdtui.ui.screens.main import MainScreen
+
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
@@ -147,7 +194,7 @@ class CdtuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quitting mid-run asks first, then cancels and waits for the stages to end."""
-        if not self.session.running or self.readonly:
+        if self.session is None or not self.session.running or self.readonly:
             self.exit()
             return
         from cdtui.ui.screens.confirm import ConfirmModal
@@ -168,6 +215,8 @@ class CdtuiApp(App[None]):
         )
 
     async def stop_run(self, reason: str) -> None:
+        if self.session is None:
+            return
         engine, task = self.session.engine, self.session.task
         if engine is None or task is None or task.done():
             return
@@ -176,4 +225,5 @@ class CdtuiApp(App[None]):
         await task
 
     def on_unmount(self) -> None:
-        self.session.close()
+        if self.session is not None:
+            self.session.close()
