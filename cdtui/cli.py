@@ -18,6 +18,7 @@ COMMANDS = {
     "history": "cdtui.commands.history:history",
     "logs": "cdtui.commands.logs:logs",
     "router": "cdtui.commands.router:router",
+    "hosts": "cdtui.commands.hosts:hosts",
 }
 
 

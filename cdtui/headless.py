@@ -74,6 +74,7 @@ class HeadlessRenderer:
         )
         self.rows: dict[tuple[str, str], _Row] = {}
         self._prefix: dict[tuple[str, str], str] = {}
+        self._labels: dict[str, str] = {}  # stage -> "stage@host" for a one-host remote stage
         self._partial: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.width = 12
         self.final: RunFinished | None = None
@@ -118,11 +119,12 @@ class HeadlessRenderer:
         key = ("", stage)
         prefix = self._prefix.get(key)
         if prefix is None:
-            self.width = max(self.width, len(stage))
-            label = f"{stage:<{self.width}} | "
+            name = self._labels.get(stage, stage)
+            self.width = max(self.width, len(name))
+            label = f"{name:<{self.width}} | "
             if self.color:
                 code = _PALETTE[len(self._prefix) % len(_PALETTE)]
-                label = f"\x1b[{code}m{stage:<{self.width}}\x1b[0m │ "
+                label = f"\x1b[{code}m{name:<{self.width}}\x1b[0m │ "
             prefix = self._prefix[key] = label
         return prefix
 
@@ -156,6 +158,9 @@ class HeadlessRenderer:
 
     # -- states -----------------------------------------------------------------------
     def _started(self, event: StageStarted) -> None:
+        if event.host != "local" and not event.host.endswith(" hosts"):
+            self._labels[event.stage] = f"{event.stage}@{event.host}"
+            self._prefix.pop(("", event.stage), None)
         row = self.rows.setdefault((event.phase, event.stage), _Row(event.phase, event.stage))
         row.status, row.attempts, row.host = Status.RUNNING, event.attempt, event.host
         again = f" (attempt {event.attempt})" if event.attempt > 1 else ""

@@ -46,6 +46,49 @@ def check_structure(data: dict, source: SourceMap) -> list[LocatedError]:
     for phase in seen:
         errors += _check_needs(phases[phase.index], phase, seen, source)
         errors += _check_cycles(phase, source)
+    errors += _check_hosts(data, phases, source)
+    return errors
+
+
+def _check_hosts(data: dict, phases: list, source: SourceMap) -> list[LocatedError]:
+    """Every ``on:`` entry names an inventory host, or a tag that at least one host carries."""
+    hosts = data.get("hosts")
+    hosts = hosts if isinstance(hosts, dict) else {}
+    tags = {
+        tag
+        for host in hosts.values()
+        if isinstance(host, dict) and isinstance(host.get("tags"), list)
+        for tag in host["tags"]
+        if isinstance(tag, str)
+    }
+    errors: list[LocatedError] = []
+    for p_index, raw_phase in enumerate(phases):
+        for s_index, raw in enumerate(_stages(raw_phase)):
+            targets = raw.get("on") if isinstance(raw, dict) else None
+            if isinstance(targets, str):
+                targets, single = [targets], True
+            else:
+                single = False
+            if not isinstance(targets, list):
+                continue
+            for t_index, target in enumerate(targets):
+                if not isinstance(target, str):
+                    continue
+                path: PathKey = ("phases", p_index, "stages", s_index, "on")
+                if not single:
+                    path = (*path, t_index)
+                if target.startswith("tag:"):
+                    if target[4:] not in tags:
+                        match = did_you_mean(target[4:], sorted(tags))
+                        message = f"no host has the tag {shorten(target[4:])!r}"
+                        message += f" (did you mean 'tag:{match}'?)" if match else ""
+                        errors.append(source.error(path, message, "tags come from hosts.*.tags"))
+                elif target not in hosts:
+                    match = did_you_mean(target, list(hosts))
+                    message = f"unknown host {shorten(target)!r}"
+                    message += f" (did you mean {match!r}?)" if match else ""
+                    hint = f"hosts: {', '.join(hosts) or 'none defined (add a hosts: section)'}"
+                    errors.append(source.error(path, message, "" if match else hint))
     return errors
 
 

@@ -30,6 +30,15 @@ class RetryPolicy(Model):
         return min(self.backoff * self.factor ** (failed_attempt - 1), self.max_backoff)
 
 
+class Strategy(Model):
+    """How a stage fans out over its hosts: all at once (at most ``parallel``) or rolling
+    ``batch``es; the stage fails once more than ``max_failures`` hosts failed."""
+
+    parallel: int | None = Field(None, ge=1, le=1000)
+    batch: int | None = Field(None, ge=1, le=1000)
+    max_failures: int = Field(0, ge=0)
+
+
 class Stage(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=100)
     run: str | list[str]
@@ -43,6 +52,14 @@ class Stage(Model):
     artifacts: list[str] = Field(default_factory=list)
     grace: Duration | None = None
     keep_children: bool = False
+    on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
+    strategy: Strategy = Field(default_factory=Strategy)
+    upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _on_shorthand(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -119,6 +136,17 @@ class Pipeline(Model):
     def _secret_names(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
         _check_env_names(value)
         return value
+
+    def resolve_hosts(self, targets: list[str]) -> list[str]:
+        """Host names for ``on:`` entries (names or ``tag:NAME``), inventory order, no repeats."""
+        chosen: list[str] = []
+        for target in targets:
+            if target.startswith("tag:"):
+                tag = target[4:]
+                chosen += [name for name, host in self.hosts.items() if tag in host.tags]
+            elif target in self.hosts:
+                chosen.append(target)
+        return list(dict.fromkeys(chosen))
 
     def phase(self, name: str) -> Phase:
         for phase in self.phases:

@@ -7,15 +7,15 @@ method calls (``approve``, ``cancel``, ``cancel_stage``).
 from __future__ import annotations
 
 import asyncio
-import codecs
 import functools
 import getpass
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdtui.config.models import Pipeline, Stage
 from cdtui.engine.events import (
@@ -28,13 +28,17 @@ from cdtui.engine.events import (
     RunFinished,
     RunStarted,
     StageFinished,
-    StageOutput,
     StageStarted,
     Status,
 )
 from cdtui.engine.masking import SecretMasker
+from cdtui.engine.output import OutputSink
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import LocalProcess, ProcessResult
+
+if TYPE_CHECKING:
+    from cdtui.engine.remote import HostGroup
+    from cdtui.runners.ssh import SshPool
 
 Subscriber = Callable[[Event], None]
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT)
@@ -96,7 +100,8 @@ class Engine:
         self._cancel_reason = ""
         self._gates: dict[str, asyncio.Event] = {}
         self._approved: set[str] = set()
-        self._running: dict[tuple[str, str], LocalProcess] = {}
+        self._running: dict[tuple[str, str], LocalProcess | HostGroup] = {}
+        self._ssh: SshPool | None = None
         self.status = Status.PENDING
 
     # -- the event stream -------------------------------------------------------------
@@ -155,6 +160,18 @@ class Engine:
     def waiting_gates(self) -> list[str]:
         return [name for name, gate in self._gates.items() if not gate.is_set()]
 
+    def ssh_pool(self) -> SshPool:
+        """One SSH connection per host for this run, opened on first use."""
+        if self._ssh is None:
+            from cdtui.runners.ssh import SshPool
+
+            self._ssh = SshPool(
+                self.pipeline.hosts,
+                on_warning=lambda text: self.notice("warning", text),
+                base_dir=self.project_dir,
+            )
+        return self._ssh
+
     # -- running ----------------------------------------------------------------------
     async def run(self) -> Status:
         started = time.time()
@@ -187,6 +204,8 @@ class Engine:
             if self._cancelled.is_set() and status is Status.SUCCEEDED:
                 status, reason = Status.CANCELLED, self._cancel_reason
             self.status = status
+            if self._ssh is not None:
+                await self._ssh.close()
             self._emit(RunFinished(self.run_id, time.time(), status, self.masker.mask_text(reason)))
         return status
 
@@ -323,10 +342,17 @@ class Engine:
             return result.status
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
+        if stage.on:
+            from cdtui.engine.remote import run_remote
+
+            began = time.monotonic()
+            hosts = self.pipeline.resolve_hosts(stage.on)
+            result = await run_remote(self, phase, stage, attempt, hosts)
+            return result, time.monotonic() - began
         argv = shell_argv(stage.run) if isinstance(stage.run, str) else list(stage.run)
         cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
         env = self._stage_env(phase, stage, attempt)
-        output = _OutputSink(self, phase, stage.name, attempt)
+        output = OutputSink(self, phase, stage.name, attempt)
         process = LocalProcess(
             argv,
             cwd=str(cwd),
@@ -391,35 +417,3 @@ class Engine:
             CDTUI_PROJECT_DIR=str(self.project_dir),
         )
         return env
-
-
-class _OutputSink:
-    """Masks and decodes one attempt's output per stream, then emits it as events."""
-
-    def __init__(self, engine: Engine, phase: str, stage: str, attempt: int) -> None:
-        self.engine = engine
-        self.key = (phase, stage, attempt)
-        self.maskers = {s: engine.masker.stream() for s in ("stdout", "stderr")}
-        self.decoders = {
-            s: codecs.getincrementaldecoder("utf-8")(errors="replace") for s in ("stdout", "stderr")
-        }
-
-    def feed(self, stream: str, data: bytes, final: bool = False) -> None:
-        masked = self.maskers[stream].feed(data) if not final else self.maskers[stream].flush()
-        text = self.decoders[stream].decode(masked, final=final)
-        if text:
-            phase, stage, attempt = self.key
-            engine = self.engine
-            engine._emit(
-                StageOutput(engine.run_id, time.time(), phase, stage, attempt, stream, text)
-            )
-
-    def close(self) -> None:
-        for stream in ("stdout", "stderr"):
-            self.feed(stream, b"", final=True)
-
-
-def iter_stage_names(plan: Plan) -> Iterable[tuple[str, str]]:
-    for phase in plan.phases:
-        for stage in phase.stages:
-            yield phase.name, stage.name

@@ -1,0 +1,184 @@
+"""Stages with ``on:`` hosts: one attempt fanned out over SSH, in parallel or rolling batches.
+
+asyncssh loads only here, and only when a run reaches its first remote stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cdtui.config.models import Stage
+from cdtui.engine.events import StageStarted, Status
+from cdtui.engine.output import OutputSink
+from cdtui.runners.local import ProcessResult
+
+if TYPE_CHECKING:
+    from cdtui.engine.engine import Engine
+    from cdtui.runners.ssh import SshPool
+    from cdtui.runners.ssh_process import RemoteProcess
+
+
+class HostGroup:
+    """The processes of one fanned-out attempt; cancelling it cancels every host."""
+
+    def __init__(self) -> None:
+        self.processes: list[RemoteProcess] = []
+        self.cancelled = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.cancelled = reason
+        for process in self.processes:
+            process.cancel(reason)
+
+    @property
+    def grace(self) -> float:
+        return min((p.grace for p in self.processes), default=0.0)
+
+    @grace.setter
+    def grace(self, value: float) -> None:
+        for process in self.processes:
+            process.grace = value
+
+
+def remote_env(engine: Engine, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
+    """What travels to the host: the pipeline's and stage's env and secrets, never ours."""
+    env = dict(engine.pipeline.env)
+    env.update(stage.env)
+    env.update(engine.secrets)
+    env.update(
+        CDTUI_RUN_ID=str(engine.run_id),
+        CDTUI_PHASE=phase,
+        CDTUI_STAGE=stage.name,
+        CDTUI_ATTEMPT=str(attempt),
+    )
+    return env
+
+
+def upload_files(project_dir: Path, patterns: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(str(project_dir / pattern), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"upload: nothing matches {pattern!r} in {project_dir}")
+        files += [Path(m) for m in matches if Path(m).is_file()]
+    return files
+
+
+async def run_remote(
+    engine: Engine, phase: str, stage: Stage, attempt: int, hosts: list[str]
+) -> ProcessResult:
+    """Run one attempt on every host (batches, parallel bound, max_failures) and judge it."""
+    pool = engine.ssh_pool()
+    multi = len(hosts) > 1
+    shown = hosts[0] if not multi else f"{len(hosts)} hosts"
+    command = engine.masker.mask_text(stage.command_text)
+    group = HostGroup()
+    key = (phase, stage.name)
+    engine._running[key] = group
+    engine._emit(
+        StageStarted(engine.run_id, time.time(), phase, stage.name, attempt, command, host=shown)
+    )
+    strategy = stage.strategy
+    batch = strategy.batch or len(hosts)
+    slots = asyncio.Semaphore(strategy.parallel or len(hosts))
+    results: dict[str, ProcessResult] = {}
+    skipped: list[str] = []
+    try:
+        for start in range(0, len(hosts), batch):
+            failed = [h for h, r in results.items() if r.status is not Status.SUCCEEDED]
+            if len(failed) > strategy.max_failures or group.cancelled:
+                skipped = hosts[start:]
+                break
+            chunk = hosts[start : start + batch]
+            outcomes = await asyncio.gather(
+                *(
+                    _one_host(engine, pool, group, slots, phase, stage, attempt, name, multi)
+                    for name in chunk
+                )
+            )
+            results.update(zip(chunk, outcomes, strict=True))
+    finally:
+        engine._running.pop(key, None)
+    return _judge(engine, phase, stage, results, skipped, group)
+
+
+async def _one_host(
+    engine: Engine,
+    pool: SshPool,
+    group: HostGroup,
+    slots: asyncio.Semaphore,
+    phase: str,
+    stage: Stage,
+    attempt: int,
+    name: str,
+    multi: bool,
+) -> ProcessResult:
+    from cdtui.runners.ssh import SshError, upload
+    from cdtui.runners.ssh_process import RemoteProcess
+
+    host = engine.pipeline.hosts[name]
+    sink = OutputSink(
+        engine, phase, stage.name, attempt, host=name, prefix=f"{name} | " if multi else ""
+    )
+    process = RemoteProcess(
+        pool,
+        name,
+        host,
+        stage.run,
+        cwd=stage.cwd,
+        env={**remote_env(engine, phase, stage, attempt), "CDTUI_HOST": name},
+        on_output=sink.feed,
+        grace=stage.grace if stage.grace is not None else engine.pipeline.grace,
+        keep_children=stage.keep_children,
+    )
+    async with slots:
+        if group.cancelled:
+            return ProcessResult(Status.CANCELLED, None, group.cancelled)
+        group.processes.append(process)
+        try:
+            if stage.upload:
+                files = upload_files(engine.project_dir, stage.upload)
+                sums = await upload(pool, name, host, files, stage.cwd or ".")
+                listed = ", ".join(f"{file} sha256:{digest[:12]}" for file, digest in sums)
+                engine.notice("info", f"{name}: uploaded and verified {listed}", phase, stage.name)
+            await process.start()
+            if group.cancelled:
+                process.cancel(group.cancelled)
+            return await process.wait(timeout=stage.timeout)
+        except (SshError, OSError) as error:
+            return ProcessResult(Status.FAILED, None, f"{name}: {error}")
+        finally:
+            sink.close()
+
+
+def _judge(
+    engine: Engine,
+    phase: str,
+    stage: Stage,
+    results: dict[str, ProcessResult],
+    skipped: list[str],
+    group: HostGroup,
+) -> ProcessResult:
+    failed = {h: r for h, r in results.items() if r.status is not Status.SUCCEEDED}
+    for host, result in failed.items():
+        engine.notice(
+            "error", f"{host}: {result.status.lower()}: {result.reason}", phase, stage.name
+        )
+    reasons = [
+        f"{h}: {r.reason}" if not r.reason.startswith(h) else r.reason for h, r in failed.items()
+    ]
+    if skipped:
+        reasons.append(f"not run after {len(failed)} failure(s): {', '.join(skipped)}")
+    reason = "; ".join(reasons)
+    if group.cancelled:
+        return ProcessResult(Status.CANCELLED, None, group.cancelled)
+    if len(failed) > stage.strategy.max_failures or (skipped and failed):
+        statuses = {r.status for r in failed.values()}
+        status = Status.TIMED_OUT if statuses == {Status.TIMED_OUT} else Status.FAILED
+        code = next((r.exit_code for r in failed.values() if r.exit_code), None)
+        return ProcessResult(status, code, reason)
+    return ProcessResult(Status.SUCCEEDED, 0, reason)
