@@ -253,3 +253,37 @@ async def test_help_lists_the_keys(tmp_path: Path, key: str):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_filter_split_command_pane_and_cancel_run_keys(tmp_path: Path):
+    text = (
+        "project: demo\nphases:\n  - name: P\n    stages:\n"
+        "      - {name: words, run: 'printf \"apple\\nbanana\\napricot\\n\"'}\n"
+        "      - {name: long, run: 'sleep 30', needs: [words], grace: 1s}\n"
+    )
+    app = CdtuiApp(project(tmp_path, text))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(
+            pilot,
+            lambda: main_screen(app).state.phases["P"].stages["long"].status is Status.RUNNING,
+        )
+        screen = main_screen(app)
+        assert any("[local] sleep 30" in entry for entry in screen.command_log.entries)
+        await pilot.press("o")
+        assert screen.has_class("-commands")
+
+        await pilot.press("up")  # the operator moves: the tree stops following the running stage
+        await wait_for(pilot, lambda: screen.first.line_count == 3)
+        await pilot.press("f", *"ap", "enter")
+        await wait_for(pilot, lambda: screen.first.state.rows.base_count() == 2)  # apple, apricot
+        await pilot.press("F", *"ap", "enter")
+        await wait_for(pilot, lambda: screen.first.state.rows.base_count() == 1)  # banana
+
+        await pilot.press("v")
+        assert screen.has_class("-split")
+        assert "words" in str(screen.second.border_title)
+
+        await pilot.press("C")
+        await wait_for(pilot, lambda: run_status(app) is Status.CANCELLED)
+        assert screen.state.phases["P"].stages["long"].status is Status.CANCELLED

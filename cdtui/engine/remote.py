@@ -148,7 +148,17 @@ async def _one_host(
             await process.start()
             if group.cancelled:
                 process.cancel(group.cancelled)
-            return await process.wait(timeout=stage.timeout)
+            result = await process.wait(timeout=stage.timeout)
+            if result.ended_leftovers:
+                pids = ", ".join(map(str, result.ended_leftovers))
+                engine.notice(
+                    "warning",
+                    f"{name}: ended leftover remote process(es) {pids}; "
+                    "set keep_children: true to keep them running",
+                    phase,
+                    stage.name,
+                )
+            return result
         except (SshError, OSError) as error:
             return ProcessResult(Status.FAILED, None, f"{name}: {error}")
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -20,6 +21,7 @@ class CommandLog(RichLog):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=MAX_COMMANDS, wrap=False, markup=False, **kwargs)
+        self.entries: deque[str] = deque(maxlen=MAX_COMMANDS)
 
     def record(self, where: str, command: str, at: float | None = None) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(at or time.time()))
@@ -27,4 +29,5 @@ class CommandLog(RichLog):
         line.append(f"{stamp} ", style="dim")
         line.append(f"[{where}] ", style="bold")
         line.append(command.strip().replace("\n", " ⏎ "))
+        self.entries.append(line.plain)
         self.write(line)
