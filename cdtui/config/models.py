@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from cdtui.config.base import Model
 from cdtui.config.durations import Duration
+from cdtui.config.release import ReleaseSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.&+-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 MIN_SECRET_LENGTH = 8
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class RetryPolicy(Model):
@@ -96,7 +94,14 @@ class Stage(Model):
 class Phase(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=100)
     gate: Literal["confirm"] | None = None
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(default_factory=list)
+    release: ReleaseSpec | None = None  # blue/green: router, colours, steps, health
+
+    @model_validator(mode="after")
+    def _has_work(self) -> Phase:
+        if not self.stages and self.release is None:
+            raise ValueError("a phase needs stages (or a release block)")
+        return self
 
 
 class SecretRef(Model):

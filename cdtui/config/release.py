@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from cdtui.config.base import Model
 from cdtui.config.durations import Duration
-from cdtui.config.models import Model
 
 RouterKind = Literal["embedded", "haproxy", "alb"]
 Strategy = Literal["all-at-once", "canary", "linear"]
