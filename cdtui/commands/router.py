@@ -15,22 +15,13 @@ from typing import Any, NoReturn
 
 import click
 
+from cdtui.commands.options import file_option, project_argument
 from cdtui.config import ConfigError, LocatedError, find_pipeline_file, format_errors
 from cdtui.config.release import ReleaseSpec
 from cdtui.release.routers.base import Router, RouterError, RouterUnreachable
 
 EXIT_OK, EXIT_DOWN, EXIT_USAGE = 0, 1, 2
 
-project_argument = click.argument(
-    "project_dir", default=".", type=click.Path(file_okay=False, path_type=Path)
-)
-file_option = click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Pipeline file (default: DIR/cdtui.yaml).",
-)
 phase_option = click.option(
     "--phase", help="The release phase to use when several phases have a release block."
 )

@@ -410,16 +410,19 @@ class Engine:
             )
         return result, time.monotonic() - began
 
-    def _stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
-        env = dict(self.environ)
-        env.update(self.pipeline.env)
-        env.update(stage.env)
-        env.update(self.secrets)
+    def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
+        """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""
+        env = {**self.pipeline.env, **stage.env, **self.secrets}
         env.update(
             CDTUI_RUN_ID=str(self.run_id),
             CDTUI_PHASE=phase,
             CDTUI_STAGE=stage.name,
             CDTUI_ATTEMPT=str(attempt),
-            CDTUI_PROJECT_DIR=str(self.project_dir),
         )
+        return env
+
+    def _stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
+        """A local stage inherits cdtui's environment (PATH, HOME, ...) under its own layers."""
+        env = {**self.environ, **self.stage_env(phase, stage, attempt)}
+        env["CDTUI_PROJECT_DIR"] = str(self.project_dir)
         return env

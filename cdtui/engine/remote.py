@@ -44,20 +44,6 @@ class HostGroup:
             process.grace = value
 
 
-def remote_env(engine: Engine, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
-    """What travels to the host: the pipeline's and stage's env and secrets, never ours."""
-    env = dict(engine.pipeline.env)
-    env.update(stage.env)
-    env.update(engine.secrets)
-    env.update(
-        CDTUI_RUN_ID=str(engine.run_id),
-        CDTUI_PHASE=phase,
-        CDTUI_STAGE=stage.name,
-        CDTUI_ATTEMPT=str(attempt),
-    )
-    return env
-
-
 def upload_files(project_dir: Path, patterns: list[str]) -> list[Path]:
     files: list[Path] = []
     for pattern in patterns:
@@ -130,7 +116,7 @@ async def _one_host(
         host,
         stage.run,
         cwd=stage.cwd,
-        env={**remote_env(engine, phase, stage, attempt), "CDTUI_HOST": name},
+        env={**engine.stage_env(phase, stage, attempt), "CDTUI_HOST": name},
         on_output=sink.feed,
         grace=stage.grace if stage.grace is not None else engine.pipeline.grace,
         keep_children=stage.keep_children,
