@@ -1,0 +1,43 @@
+"""Release facts on the engine's event stream: weights moved, a colour was checked, state changed.
+
+Small frozen dataclasses like the engine's own, so the console and the store read them the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdtui.engine.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChanged(Event):
+    """The router was asked for (applied=False) or read back with (applied=True) these weights."""
+
+    blue: int
+    green: int
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSampled(Event):
+    """One health check of one colour; ``status`` is 0 when no HTTP answer came."""
+
+    colour: str
+    ok: bool
+    latency_ms: float
+    status: int
+    error: str = ""
+
+    def can_replace(self, other: Event) -> bool:
+        """A burst of samples of one colour collapses to the newest in a repainting view."""
+        return isinstance(other, HealthSampled) and other.colour == self.colour
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseStateChanged(Event):
+    """The rollout moved to ``state`` (preflight, step, paused, done, aborted, ...)."""
+
+    state: str
+    step: int
+    reason: str = ""

@@ -1,0 +1,212 @@
+"""Health of each colour, checked on an interval: latency, status, rolling error rate and p95.
+
+A plain asyncio-streams HTTP/1.1 client (one connection per check, ``Connection: close``), so a
+check measures what a new client would see and adds no dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cdtui.config.release import HealthSpec
+
+WINDOW = 20
+"""Samples per colour that the error rate and p95 are computed over."""
+MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    colour: str
+    ok: bool
+    latency_ms: float
+    status: int  # 0 when no HTTP answer came
+    at: float
+    error: str = ""
+
+
+async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
+    """One check: GET base_url + spec.path within spec.timeout; never raises for a bad answer."""
+    parts = urlsplit(base_url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if secure else 80)
+    began = time.perf_counter()
+    status, error = 0, ""
+    body = b""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(spec.timeout):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=ssl.create_default_context() if secure else None
+            )
+            path = (parts.path.rstrip("/") + spec.path) or "/"
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: cdtui-health\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            if spec.body_contains is not None:
+                body = await reader.read(MAX_BODY)
+    except TimeoutError:
+        error = f"no answer within {spec.timeout:g}s"
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    latency = (time.perf_counter() - began) * 1000
+    ok = not error and status == spec.expect_status
+    if ok and spec.body_contains is not None and spec.body_contains.encode() not in body:
+        ok, error = False, f"body lacks {spec.body_contains!r}"
+    if not error and not ok:
+        error = f"HTTP {status}, expected {spec.expect_status}"
+    return Sample(colour, ok, latency, status, time.time(), error)
+
+
+class ColourHealth:
+    """Rolling facts about one colour: what the rollout's analysis reads."""
+
+    def __init__(self, colour: str, window: int = WINDOW) -> None:
+        self.colour = colour
+        self.samples: deque[Sample] = deque(maxlen=window)
+        self.consecutive_failures = 0
+        self.consecutive_ok = 0
+        self.checks = 0
+        self.first_failure_at: float | None = None  # time.monotonic() of the current failing run
+
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        self.checks += 1
+        if sample.ok:
+            self.consecutive_failures = 0
+            self.consecutive_ok += 1
+            self.first_failure_at = None
+        else:
+            self.consecutive_ok = 0
+            self.consecutive_failures += 1
+            if self.first_failure_at is None:
+                self.first_failure_at = time.monotonic()
+
+    def reset(self) -> None:
+        """Forget the past: analysis of a new step judges only what happened since."""
+        self.samples.clear()
+        self.consecutive_failures = self.consecutive_ok = 0
+        self.first_failure_at = None
+
+    @property
+    def error_rate(self) -> float:
+        if not self.samples:
+            return 0.0
+        return sum(not s.ok for s in self.samples) / len(self.samples)
+
+    @property
+    def p95_ms(self) -> float | None:
+        latencies = sorted(s.latency_ms for s in self.samples if s.ok)
+        if not latencies:
+            return None
+        return latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
+
+    @property
+    def last(self) -> Sample | None:
+        return self.samples[-1] if self.samples else None
+
+    def breach(self, spec: HealthSpec) -> str | None:
+        """Why this colour fails its health criteria now, or None."""
+        if self.consecutive_failures >= spec.consecutive_failures:
+            why = self.last.error if self.last else ""
+            return f"{self.consecutive_failures} consecutive failed checks ({why})"
+        if self.samples and self.error_rate > spec.max_error_rate:
+            failed = sum(not s.ok for s in self.samples)
+            return (
+                f"error rate {self.error_rate:.0%} > {spec.max_error_rate:.0%} "
+                f"({failed} of the last {len(self.samples)} checks failed)"
+            )
+        p95 = self.p95_ms
+        if spec.max_p95_ms is not None and p95 is not None and p95 > spec.max_p95_ms:
+            return f"p95 latency {p95:.0f} ms > {spec.max_p95_ms:g} ms"
+        return None
+
+    def summary(self) -> str:
+        p95 = self.p95_ms
+        return (
+            f"{self.colour}: {len(self.samples) - sum(not s.ok for s in self.samples)}/"
+            f"{len(self.samples)} ok, error rate {self.error_rate:.0%}, "
+            f"p95 {'-' if p95 is None else f'{p95:.0f} ms'}"
+        )
+
+
+class HealthChecker:
+    """Checks each colour every ``spec.interval`` in its own task; calls ``on_sample`` per check."""
+
+    def __init__(
+        self,
+        urls: dict[str, str],
+        spec: HealthSpec,
+        on_sample: Callable[[Sample], None] | None = None,
+        *,
+        window: int = WINDOW,
+    ) -> None:
+        self.urls = dict(urls)
+        self.spec = spec
+        self.on_sample = on_sample
+        self.health = {colour: ColourHealth(colour, window) for colour in self.urls}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> HealthChecker:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(colour), name=f"health-{colour}") for colour in self.urls
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def check_once(self, colour: str) -> Sample:
+        sample = await probe(colour, self.urls[colour], self.spec)
+        self.health[colour].add(sample)
+        if self.on_sample is not None:
+            self.on_sample(sample)
+        self._changed.set()
+        return sample
+
+    async def wait_sample(self, timeout: float) -> None:
+        """Until the next sample of any colour, or ``timeout`` seconds."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+
+    async def _loop(self, colour: str) -> None:
+        """Fixed-rate ticks: a slow check does not stretch the interval (timeout < interval)."""
+        next_at = time.monotonic()
+        while True:
+            await self.check_once(colour)
+            next_at += self.spec.interval
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+            await asyncio.sleep(max(0.0, delay))

@@ -1,0 +1,79 @@
+"""Health checks per colour: status, body, timeout, latency, error rate, p95, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from release_backends import FaultyServer, faulty_server
+from routing_fixtures import free_port
+
+from cdtui.config.release import HealthSpec
+from cdtui.release.health import ColourHealth, HealthChecker, Sample, probe
+
+
+@pytest.fixture
+def blue() -> Iterator[FaultyServer]:
+    with faulty_server("blue") as server:
+        yield server
+
+
+async def test_a_healthy_colour_passes_with_its_latency(blue: FaultyServer):
+    sample = await probe("blue", blue.url, HealthSpec(body_contains="ok blue"))
+    assert sample.ok and sample.status == 200 and sample.error == ""
+    assert 0 < sample.latency_ms < 1000
+
+
+async def test_wrong_status_and_missing_body_fail_with_a_reason(blue: FaultyServer):
+    blue.fault = True
+    sample = await probe("blue", blue.url, HealthSpec())
+    assert not sample.ok and sample.status == 500 and "expected 200" in sample.error
+    blue.fault = False
+    sample = await probe("blue", blue.url, HealthSpec(body_contains="green"))
+    assert not sample.ok and "body lacks" in sample.error
+
+
+async def test_timeout_and_refused_connection_are_failures_not_exceptions(blue: FaultyServer):
+    blue.delay_ms = 500
+    sample = await probe("blue", blue.url, HealthSpec(timeout=0.1))
+    assert not sample.ok and sample.status == 0 and "within 0.1s" in sample.error
+    assert sample.latency_ms < 400
+    sample = await probe("blue", f"http://127.0.0.1:{free_port()}", HealthSpec())
+    assert not sample.ok and "ConnectionRefused" in sample.error
+
+
+def sample(ok: bool, ms: float = 10.0) -> Sample:
+    return Sample("green", ok, ms, 200 if ok else 500, 0.0)
+
+
+def test_rolling_error_rate_p95_and_consecutive_failures():
+    health = ColourHealth("green", window=10)
+    spec = HealthSpec(max_error_rate=0.2, max_p95_ms=100, consecutive_failures=3)
+    for ms in range(1, 21):
+        health.add(sample(True, ms))
+    assert health.error_rate == 0 and health.p95_ms == 20 and health.breach(spec) is None
+    health.add(sample(False))
+    health.add(sample(False))
+    assert health.error_rate == pytest.approx(0.2) and health.breach(spec) is None
+    health.add(sample(False))
+    assert "3 consecutive failed checks" in (health.breach(spec) or "")
+    health.add(sample(True, 500))
+    assert "error rate 30%" in (health.breach(spec) or "")
+    health.reset()
+    health.add(sample(True, 500))
+    assert "p95 latency 500 ms > 100 ms" in (health.breach(spec) or "")
+
+
+async def test_checker_samples_each_colour_on_its_interval(blue: FaultyServer):
+    with faulty_server("green") as green:
+        green.fault = True
+        seen: list[Sample] = []
+        spec = HealthSpec(interval=0.05, timeout=0.5)
+        async with HealthChecker({"blue": blue.url, "green": green.url}, spec, seen.append) as hc:
+            await asyncio.sleep(0.3)
+        blue_n = sum(s.colour == "blue" for s in seen)
+        assert 4 <= blue_n <= 8
+        assert hc.health["blue"].breach(spec) is None
+        assert hc.health["green"].consecutive_failures >= 4
+        assert hc.health["green"].breach(spec) is not None
