@@ -1,0 +1,233 @@
+"""What every release action does first: lock the router, compare it with the last record, and
+only then act. Shared by the CLI commands and the engine's release phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdtui.config.release import ReleaseSpec, RouterSpec
+from cdtui.release.health import probe
+from cdtui.release.rollout import (
+    Emit,
+    Outcome,
+    ReleaseError,
+    Rollout,
+    State,
+    all_on,
+    other,
+)
+from cdtui.release.routers import Router, Weights, make_router
+from cdtui.store.releases import ReleaseRecord, ReleaseRecords, RouterLock, router_key
+
+
+class ReleaseDrift(ReleaseError):
+    """The router holds other weights than cdtui last recorded: someone or something moved them."""
+
+
+def key_of(spec: RouterSpec) -> str:
+    if spec.kind == "haproxy":
+        return router_key("haproxy", f"{spec.socket}/{spec.backend}")
+    if spec.kind == "alb":
+        return router_key("alb", str(spec.listener_arn))
+    return router_key("embedded", spec.listen)
+
+
+@dataclass
+class Handle:
+    """A locked router with its records, for one action."""
+
+    spec: ReleaseSpec
+    router: Router
+    records: ReleaseRecords
+    project_dir: Path
+
+    @property
+    def fix(self) -> str:
+        shown = str(self.project_dir)
+        return (
+            f"run `cdtui release --reconcile {shown}` to adopt the router's weights as the record "
+            f"and go on, or `cdtui rollback {shown}` to put all traffic on the live colour"
+        )
+
+
+@contextlib.asynccontextmanager
+async def locked(spec: ReleaseSpec, project_dir: Path) -> AsyncIterator[Handle]:
+    """The router, its records and its lock (ReleaseLocked when another cdtui holds it)."""
+    key = key_of(spec.router)
+    lock = RouterLock(project_dir, key)
+    lock.acquire()
+    records = ReleaseRecords(project_dir, key)
+    router = make_router(spec.router, project_dir)
+    try:
+        yield Handle(spec, router, records, project_dir)
+    finally:
+        with contextlib.suppress(Exception):
+            await router.close()
+        records.close()
+        lock.release()
+
+
+def difference(actual: Weights, last: ReleaseRecord | None) -> str | None:
+    """What differs between the router and the last record, in one sentence; None when equal."""
+    if last is None or last.to_weights is None:
+        return None
+    if last.kind == "intent":
+        if actual == last.to_weights:
+            did = "it did apply"
+        elif actual == last.from_weights:
+            did = "it did not apply"
+        else:
+            did = "and the router holds neither the old nor the new weights"
+        return (
+            f"the last change was never confirmed (run {last.run_id} asked "
+            f"{last.from_weights} -> {last.to_weights} and stopped); the router holds {actual}: "
+            f"{did}"
+        )
+    if actual != last.to_weights:
+        return (
+            f"the router holds {actual} but the last record says {last.to_weights} "
+            f"({last.describe()}): it was changed outside cdtui"
+        )
+    return None
+
+
+def live_colour(actual: Weights, records: ReleaseRecords) -> str:
+    """All traffic on one colour makes it live; a split keeps the live colour of its release."""
+    if actual in (Weights.ALL_BLUE, Weights.ALL_GREEN):
+        return "blue" if actual == Weights.ALL_BLUE else "green"
+    last = records.last_state() or records.last_weights()
+    if last is not None:
+        return last.live if last.state != State.DONE.value else other(last.live)
+    return "blue" if actual.blue >= actual.green else "green"
+
+
+async def prepare(
+    handle: Handle,
+    *,
+    run_id: int,
+    reconcile: bool = False,
+    steps: Sequence[int] | None = None,
+    emit: Emit | None = None,
+) -> tuple[Rollout, str]:
+    """A Rollout that starts from what the router holds; ReleaseDrift unless that matches the
+    record (or ``reconcile`` adopts it). Also returns a note for the operator, possibly empty."""
+    actual = await handle.router.get_weights()
+    last = handle.records.last_weights()
+    note = ""
+    differs = difference(actual, last)
+    live = live_colour(actual, handle.records)
+    if differs is not None:
+        if not reconcile:
+            raise ReleaseDrift(f"{differs}: nothing was changed; {handle.fix}")
+        handle.records.reconciled(run_id, live, actual, f"adopted by the operator: {differs}")
+        note = f"reconciled: {differs}; the record now says {actual}"
+    if actual.of(other(live)) > 0:
+        note = (note + "; " if note else "") + (
+            f"resuming an unfinished release: idle {other(live)} already has "
+            f"{actual.of(other(live))}%"
+        )
+    rollout = Rollout(
+        handle.spec,
+        handle.router,
+        handle.records,
+        run_id=run_id,
+        live=live,
+        start=actual,
+        steps=steps,
+        emit=emit,
+    )
+    return rollout, note
+
+
+async def rollback(handle: Handle, *, run_id: int, emit: Emit | None = None) -> Outcome:
+    """All traffic to the colour that was live before the latest release, at once.
+
+    Never refused for a difference with the record: it is the way out; the difference is told.
+    """
+    actual = await handle.router.get_weights()
+    last_state = handle.records.last_state()
+    differs = difference(actual, handle.records.last_weights())
+    if last_state is None:
+        target = "blue" if actual.blue >= actual.green else "green"
+        if actual == all_on(target):
+            raise ReleaseError(f"nothing to roll back: no release recorded and {actual} in force")
+    elif last_state.state == State.DONE.value:
+        target = other(last_state.live)
+    else:
+        target = last_state.live
+    note = f" (before: {differs})" if differs else ""
+    if actual == all_on(target):
+        return Outcome(State.ROLLED_BACK, f"already all on {target}{note}", actual, target)
+    rollout = Rollout(
+        handle.spec,
+        handle.router,
+        handle.records,
+        run_id=run_id,
+        live=target,
+        start=actual,
+        emit=emit,
+    )
+    return await rollout._to_live(State.ROLLED_BACK, f"rolled back from {actual}{note}")
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    weights: Weights | None
+    router_error: str
+    describe: dict[str, str]
+    health: dict[str, str]
+    state: ReleaseRecord | None
+    last: ReleaseRecord | None
+    difference: str | None
+
+    def lines(self) -> list[str]:
+        error = f" ({self.router_error})" if self.router_error else ""
+        out = [f"split:      {self.weights or 'unknown'}{error}"]
+        for key, value in self.describe.items():
+            out.append(f"  {key}: {value}")
+        for colour, text in self.health.items():
+            out.append(f"{colour + ':':<11} {text}")
+        state = self.state
+        out.append(
+            "release:    "
+            + (f"{state.state} at {state.step}% ({state.reason})" if state else "none recorded")
+        )
+        out.append("record:     " + (self.last.describe() if self.last else "none"))
+        if self.difference:
+            out.append(f"DIFFERS:    {self.difference}")
+        return out
+
+
+async def status(spec: ReleaseSpec, project_dir: Path) -> StatusReport:
+    """Read-only: takes no lock, changes nothing."""
+    key = key_of(spec.router)
+    records = ReleaseRecords(project_dir, key)
+    router = make_router(spec.router, project_dir)
+    weights: Weights | None = None
+    error = ""
+    facts: dict[str, str] = {}
+    try:
+        try:
+            weights = await router.get_weights()
+            facts = await router.describe()
+        except Exception as exc:  # shown, not raised: status must say what it can
+            error = str(exc)
+        samples = await asyncio.gather(
+            probe("blue", spec.blue.url, spec.health), probe("green", spec.green.url, spec.health)
+        )
+        health = {
+            s.colour: ("healthy" if s.ok else f"UNHEALTHY: {s.error}") + f" ({s.latency_ms:.0f} ms)"
+            for s in samples
+        }
+        last = records.last_weights()
+        differs = difference(weights, last) if weights is not None else None
+        return StatusReport(weights, error, facts, health, records.last_state(), last, differs)
+    finally:
+        records.close()
+        with contextlib.suppress(Exception):
+            await router.close()

@@ -1,0 +1,239 @@
+"""The blue/green rollout: preflight the idle colour, shift traffic step by step while health is
+analysed, and at the first breach give all traffic back to the live colour at once.
+
+Every router change is recorded as an intent before and as applied after the read-back, so a
+cdtui killed at any point leaves a record that tells the next one what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cdtui.config.durations import format_duration
+from cdtui.config.release import ReleaseSpec
+from cdtui.engine.events import Event
+from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.release.health import HealthChecker, Sample
+from cdtui.release.routers.base import Router, Weights
+from cdtui.store.releases import ReleaseRecords
+
+Emit = Callable[[Event], None]
+
+
+class State(StrEnum):
+    PREFLIGHT = "preflight"
+    STEP = "step"
+    PAUSED = "paused"
+    DONE = "done"
+    ABORTED = "aborted"  # a breach, a cancel or an operator's abort: all traffic on live
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"  # never shifted traffic (preflight failed)
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.DONE, State.ABORTED, State.ROLLED_BACK, State.FAILED)
+
+
+class ReleaseError(Exception):
+    """A release cannot start or go on; the message names the cause and the next step."""
+
+
+def other(colour: str) -> str:
+    return "green" if colour == "blue" else "blue"
+
+
+def all_on(colour: str) -> Weights:
+    return Weights.ALL_BLUE if colour == "blue" else Weights.ALL_GREEN
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: State
+    reason: str
+    weights: Weights
+    live: str  # the colour serving all traffic afterwards (or the heavier one)
+    breach_to_live_s: float | None = None  # first failing check of idle -> 100% live
+
+
+class Rollout:
+    """One release on one router. Controls (promote, pause, resume, abort) may come any time."""
+
+    def __init__(
+        self,
+        spec: ReleaseSpec,
+        router: Router,
+        records: ReleaseRecords,
+        *,
+        run_id: int,
+        live: str,
+        start: Weights,
+        steps: Sequence[int] | None = None,
+        emit: Emit | None = None,
+    ) -> None:
+        self.spec = spec
+        self.router = router
+        self.records = records
+        self.run_id = run_id
+        self.live = live
+        self.idle = other(live)
+        self.weights = start
+        done = start.of(self.idle)
+        self.steps = [s for s in (steps or spec.effective_steps) if s > done] or [100]
+        self.emit = emit or (lambda event: None)
+        self.state = State.PREFLIGHT
+        self.step = done
+        self.checker = HealthChecker(
+            {"blue": spec.blue.url, "green": spec.green.url}, spec.health, self._sampled
+        )
+        self._wake = asyncio.Event()
+        self._promote = False
+        self._paused = False
+        self._abort: tuple[State, str] | None = None
+
+    # -- controls ---------------------------------------------------------------------------
+    def promote(self) -> None:
+        """End the current hold now: the next step starts without waiting."""
+        self._promote = True
+        self._wake.set()
+
+    def pause(self) -> None:
+        """Stop the hold clock; health analysis (and abort on a breach) goes on."""
+        self._paused = True
+        self._wake.set()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
+    def abort(self, reason: str = "aborted by the operator", *, rollback: bool = False) -> None:
+        """Give all traffic back to the live colour at once."""
+        if self._abort is None:
+            self._abort = (State.ROLLED_BACK if rollback else State.ABORTED, reason)
+        self._wake.set()
+
+    # -- running ----------------------------------------------------------------------------
+    async def run(self) -> Outcome:
+        self.checker.start()
+        try:
+            return await self._run()
+        except BaseException:
+            if self.weights != all_on(self.live) and self.state is not State.DONE:
+                await asyncio.shield(self._to_live(State.ABORTED, "the release was interrupted"))
+            raise
+        finally:
+            await self.checker.stop()
+
+    async def _run(self) -> Outcome:
+        self._set_state(State.PREFLIGHT, f"checking idle {self.idle} before it takes traffic")
+        failure = await self._preflight()
+        if failure is not None:
+            return failure
+        for step in self.steps:
+            await self._apply(Weights.green_percent(step if self.idle == "green" else 100 - step))
+            self.step = step
+            self._set_state(State.STEP, f"idle {self.idle} takes {step}% of traffic")
+            outcome = await self._hold()
+            if outcome is not None:
+                return outcome
+        self.live, self.idle = self.idle, self.live
+        until = time.strftime("%H:%M:%S", time.localtime(time.time() + self.spec.keep_warm))
+        reason = (
+            f"{self.live} is live; {self.idle} is idle and kept warm for "
+            f"{format_duration(self.spec.keep_warm)} (until {until}): rollback is instant"
+        )
+        self._set_state(State.DONE, reason)
+        return Outcome(State.DONE, reason, self.weights, self.live)
+
+    async def _preflight(self) -> Outcome | None:
+        health = self.checker.health[self.idle]
+        need = self.spec.health.preflight
+        limit = (need + 5) * self.spec.health.interval + self.spec.health.timeout
+        deadline = time.monotonic() + limit
+        while health.consecutive_ok < need:
+            if self._abort is not None:
+                return self._unchanged(self._abort[0], self._abort[1])
+            breach = health.breach(self.spec.health)
+            if breach is None and time.monotonic() > deadline:
+                breach = f"not {need} healthy checks in a row within {limit:g}s"
+            if breach is not None:
+                return self._unchanged(State.FAILED, f"idle {self.idle} failed preflight: {breach}")
+            await self._sleep(self.spec.health.interval)
+        return None
+
+    async def _hold(self) -> Outcome | None:
+        """Hold the step while analysis runs; an Outcome when the release ends here."""
+        health = self.checker.health[self.idle]
+        left = self.spec.hold
+        last = time.monotonic()
+        self._promote = False
+        while True:
+            if self._abort is not None:
+                return await self._to_live(*self._abort)
+            breach = health.breach(self.spec.health)
+            if breach is not None:
+                took = time.monotonic() - (health.first_failure_at or time.monotonic())
+                outcome = await self._to_live(State.ABORTED, f"idle {self.idle} {breach}")
+                return Outcome(outcome.state, outcome.reason, outcome.weights, self.live, took)
+            now = time.monotonic()
+            if not self._paused:
+                left -= now - last
+            last = now
+            if self._paused and self.state is not State.PAUSED:
+                self._set_state(State.PAUSED, f"held at {self.step}% by the operator")
+            elif not self._paused and self.state is State.PAUSED:
+                self._set_state(State.STEP, f"resumed at {self.step}%")
+            if self._promote or (left <= 0 and not self._paused):
+                return None
+            await self._sleep(left if not self._paused else self.spec.health.interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    def _sampled(self, sample: Sample) -> None:
+        self.emit(
+            HealthSampled(
+                self.run_id,
+                sample.at,
+                sample.colour,
+                sample.ok,
+                round(sample.latency_ms, 2),
+                sample.status,
+                sample.error,
+            )
+        )
+        if sample.colour == self.idle:
+            self._wake.set()
+
+    async def _to_live(self, state: State, reason: str) -> Outcome:
+        await self._apply(all_on(self.live))
+        self.step = 0
+        reason = f"{reason}; all traffic is back on live {self.live}"
+        self._set_state(state, reason)
+        return Outcome(state, reason, self.weights, self.live)
+
+    def _unchanged(self, state: State, reason: str) -> Outcome:
+        self._set_state(state, f"{reason}; traffic unchanged ({self.weights})")
+        return Outcome(state, reason, self.weights, self.live)
+
+    async def _apply(self, weights: Weights) -> None:
+        before = self.weights
+        self.records.intent(self.run_id, self.live, before, weights, weights.of(self.idle))
+        self.emit(WeightChanged(self.run_id, time.time(), weights.blue, weights.green, False))
+        got = await self.router.set_weights(weights)
+        self.weights = got
+        self.records.applied(self.run_id, self.live, before, got, got.of(self.idle))
+        self.emit(WeightChanged(self.run_id, time.time(), got.blue, got.green, True))
+
+    def _set_state(self, state: State, reason: str) -> None:
+        self.state = state
+        self.records.state(self.run_id, self.live, state.value, self.step, reason)
+        self.emit(ReleaseStateChanged(self.run_id, time.time(), state.value, self.step, reason))
