@@ -1,0 +1,115 @@
+"""A pipeline phase with a ``release:`` block, run by the engine: deploy the idle colour, then the
+rollout, its events on the engine's stream. A cancelled run gives all traffic back to live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cdtui.engine.events import Event, PhaseFinished, Status
+from cdtui.release.control import locked, prepare
+from cdtui.release.events import ReleaseStateChanged
+from cdtui.release.rollout import ReleaseError, State
+from cdtui.release.routers import RouterError
+from cdtui.store.releases import ReleaseLocked
+
+if TYPE_CHECKING:
+    from cdtui.engine.engine import Engine
+    from cdtui.engine.plan import PhasePlan
+
+_LEVELS = {State.ABORTED.value: "error", State.FAILED.value: "error"}
+
+
+async def run_release_phase(engine: Engine, phase_plan: PhasePlan) -> Status:
+    """Run the phase's release; emits PhaseFinished and returns the phase status."""
+    name = phase_plan.name
+    status, reason = await _release(engine, phase_plan)
+    if not status.ok:
+        engine.notice("error", reason, name)
+    engine._emit(PhaseFinished(engine.run_id, time.time(), name, status, reason))
+    return status
+
+
+async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
+    name = phase_plan.name
+    spec = phase_plan.phase.release
+    assert spec is not None
+    if phase_plan.stages:
+        return Status.FAILED, (
+            f"phase {name!r} has both stages and a release block: move the stages to a phase "
+            "before it (the release deploys with green.deploy / blue.deploy)"
+        )
+
+    def emit(event: Event) -> None:
+        engine._emit(event)
+        if isinstance(event, ReleaseStateChanged):
+            level = _LEVELS.get(event.state, "info")
+            engine.notice(level, f"release {event.state} at {event.step}%: {event.reason}", name)
+
+    try:
+        async with locked(spec, engine.project_dir) as handle:
+            rollout, note = await prepare(handle, run_id=engine.run_id, emit=emit)
+            if note:
+                engine.notice("warning", note, name)
+            deploy = spec.green.deploy if rollout.idle == "green" else spec.blue.deploy
+            if deploy is not None:
+                failed = await _deploy(engine, name, rollout.idle, deploy)
+                if failed:
+                    return Status.FAILED, failed
+            watcher = asyncio.create_task(_abort_on_cancel(engine, rollout.abort))
+            try:
+                outcome = await rollout.run()
+            finally:
+                watcher.cancel()
+    except (ReleaseError, ReleaseLocked, RouterError) as exc:
+        return Status.FAILED, str(exc)
+    if engine._cancelled.is_set():
+        return Status.CANCELLED, outcome.reason
+    return (Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED), outcome.reason
+
+
+async def _abort_on_cancel(engine: Engine, abort: Callable[[str], None]) -> None:
+    await engine._cancelled.wait()
+    abort(f"run {engine._cancel_reason}")
+
+
+async def _deploy(engine: Engine, phase: str, colour: str, deploy: str | list[str]) -> str:
+    """Run the idle colour's deploy command in the project; '' when it succeeded."""
+    from cdtui.engine.engine import shell_argv
+
+    argv = shell_argv(deploy) if isinstance(deploy, str) else list(deploy)
+    env = {**engine.environ, **engine.pipeline.env, **engine.secrets}
+    env.update(CDTUI_RUN_ID=str(engine.run_id), CDTUI_PHASE=phase, CDTUI_COLOUR=colour)
+    engine.notice("info", f"deploying idle {colour}: {engine.masker.mask_text(str(deploy))}", phase)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=engine.project_dir,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return f"cannot start the deploy of idle {colour}: {exc.strerror or exc}"
+    cancelled = asyncio.create_task(engine._cancelled.wait())
+    output = asyncio.create_task(proc.communicate())
+    await asyncio.wait({cancelled, output}, return_when="FIRST_COMPLETED")
+    cancelled.cancel()
+    if not output.done():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        await output
+        return f"deploy of idle {colour} cancelled: run {engine._cancel_reason}"
+    text = (output.result()[0] or b"").decode(errors="replace").strip()
+    if text:
+        engine.notice("info", text[-4000:], phase)
+    if proc.returncode != 0:
+        return f"deploy of idle {colour} failed (exit {proc.returncode}): traffic unchanged"
+    return ""

@@ -1,0 +1,73 @@
+"""A pipeline's release phase runs the rollout through the engine: events, gate, cancel, deploy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EngineFactory, pipeline_of
+from release_backends import FaultyServer, faulty_server
+from routing_fixtures import InProcessRouter, embedded_router, free_port
+from test_release_rollout import fast
+
+from cdtui.engine.events import Notice, PhaseFinished, Status
+from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.release.routers import Weights
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[dict[str, object], InProcessRouter, FaultyServer]]:
+    with faulty_server("blue") as blue, faulty_server("green") as green:
+        block = fast(blue.url, green.url, free_port())
+        with embedded_router(tmp_path, block) as router:
+            yield block, router, green
+
+
+async def test_a_release_phase_runs_behind_its_gate_with_events(setup, make_engine: EngineFactory):
+    block, router, _ = setup
+    block = {
+        **block,
+        "green": {"url": block["green"]["url"], "deploy": "echo deployed $CDTUI_COLOUR"},
+    }  # type: ignore[index]
+    pipeline = pipeline_of({"name": "Release", "gate": "confirm", "release": block})
+    engine, rec = make_engine(pipeline)
+    assert await engine.run() is Status.BLOCKED
+    assert not rec.of(WeightChanged)
+    engine, rec = make_engine(pipeline, approve=frozenset({"Release"}))
+    assert await engine.run() is Status.SUCCEEDED
+    assert [e.state for e in rec.of(ReleaseStateChanged)][-1] == "done"
+    assert rec.of(HealthSampled) and rec.of(WeightChanged)[-1].green == 100
+    assert any("deployed green" in n.text for n in rec.of(Notice))
+    assert await router.driver.get_weights() == Weights.ALL_GREEN
+
+
+async def test_cancel_gives_all_traffic_back_to_live(setup, make_engine: EngineFactory):
+    block, router, _ = setup
+    pipeline = pipeline_of({"name": "Release", "release": {**block, "hold": 30}})
+    engine, rec = make_engine(pipeline)
+    task = asyncio.create_task(engine.run())
+    while not [e for e in rec.of(WeightChanged) if e.applied]:
+        await asyncio.sleep(0.01)
+    engine.cancel("cancelled by the operator")
+    assert await task is Status.CANCELLED
+    finished = rec.of(PhaseFinished)[-1]
+    assert finished.status is Status.CANCELLED and "back on live blue" in finished.reason
+    assert await router.driver.get_weights() == Weights.ALL_BLUE
+
+
+async def test_a_breach_fails_the_phase(setup, make_engine: EngineFactory):
+    block, router, green = setup
+    pipeline = pipeline_of({"name": "Release", "release": block})
+    engine, rec = make_engine(pipeline)
+    engine.subscribe(
+        lambda e: (
+            setattr(green, "fault", True)
+            if isinstance(e, ReleaseStateChanged) and e.step == 50
+            else None
+        )
+    )
+    assert await engine.run() is Status.FAILED
+    assert "idle green" in rec.of(PhaseFinished)[-1].reason
+    assert await router.driver.get_weights() == Weights.ALL_BLUE
