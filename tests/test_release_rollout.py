@@ -24,12 +24,8 @@ INTERVAL = 0.05
 
 def fast(blue: str, green: str, port: int, **extra: object) -> dict[str, object]:
     block = release_block(blue, green, port)
-    block.update(
-        hold=0.25,
-        keep_warm=60,
-        health={"interval": INTERVAL, "timeout": 0.5, "preflight": 2, "path": "/health"},
-        **extra,
-    )
+    health = {"interval": INTERVAL, "timeout": 0.5, "preflight": 2, "path": "/health"}
+    block.update({"hold": 0.25, "keep_warm": 60, "health": health, **extra})
     return block
 
 

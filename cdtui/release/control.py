@@ -22,6 +22,7 @@ from cdtui.release.rollout import (
     other,
 )
 from cdtui.release.routers import Router, Weights, make_router
+from cdtui.release.routers.files import pid_alive
 from cdtui.store.releases import ReleaseRecord, ReleaseRecords, RouterLock, router_key
 
 
@@ -197,6 +198,11 @@ class StatusReport:
             "release:    "
             + (f"{state.state} at {state.step}% ({state.reason})" if state else "none recorded")
         )
+        if state and not State(state.state).finished and not pid_alive(state.pid):
+            out.append(
+                f"INTERRUPTED: the cdtui process driving it (pid {state.pid}) is gone; "
+                "`cdtui release` resumes it, `cdtui rollback` returns traffic to live"
+            )
         out.append("record:     " + (self.last.describe() if self.last else "none"))
         if self.difference:
             out.append(f"DIFFERS:    {self.difference}")

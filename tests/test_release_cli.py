@@ -1,0 +1,128 @@
+"""The release CLI against a detached embedded router: SIGKILL mid-release, restart, reconcile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from release_backends import FaultyServer, faulty_server
+from routing_fixtures import free_port, wait_for, write_project
+from test_release_rollout import fast
+
+from cdtui.config.release import ReleaseSpec
+from cdtui.release.control import key_of
+from cdtui.release.routers import Weights
+from cdtui.release.routers.embedded import EmbeddedRouter
+from cdtui.store.releases import ReleaseRecords
+
+RELEASE_CLI = [sys.executable, "-m", "cdtui.commands.release"]
+ROUTER_CLI = [sys.executable, "-m", "cdtui.commands.router"]
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RELEASE_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, object], FaultyServer]]:
+    with faulty_server("blue") as blue, faulty_server("green") as green:
+        block = fast(blue.url, green.url, free_port(), hold=30)
+        write_project(tmp_path, block)
+        subprocess.run([*ROUTER_CLI, "serve", "--detach", str(tmp_path)], check=True, timeout=20)
+        try:
+            yield tmp_path, block, green
+        finally:
+            subprocess.run([*ROUTER_CLI, "stop", str(tmp_path)], timeout=20, check=False)
+
+
+def weights(project_dir: Path) -> Weights:
+    import asyncio
+
+    return asyncio.run(EmbeddedRouter(project_dir).get_weights())
+
+
+def records(project_dir: Path, block: dict[str, object]) -> ReleaseRecords:
+    return ReleaseRecords(project_dir, key_of(ReleaseSpec.model_validate(block).router))
+
+
+def test_sigkill_mid_release_then_restart_says_what_it_finds(project):
+    project_dir, block, _ = project
+    proc = subprocess.Popen(
+        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    book = records(project_dir, block)
+    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    assert weights(project_dir) == Weights(90, 10)  # the router keeps routing
+
+    shown = cli("status", str(project_dir))
+    assert "split:      blue 90% / green 10%" in shown.stdout
+    assert "step at 10%" in shown.stdout and f"pid {proc.pid}) is gone" in shown.stdout
+    assert shown.returncode == 0, shown.stdout + shown.stderr  # equal to the record
+
+    asyncio_weights = Weights(70, 30)
+    import asyncio
+
+    asyncio.run(EmbeddedRouter(project_dir).set_weights(asyncio_weights))
+    refused = cli("release", str(project_dir), "--yes")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "the router holds blue 70% / green 30%" in refused.stderr
+    assert "says blue 90% / green 10%" in refused.stderr and "--reconcile" in refused.stderr
+    assert weights(project_dir) == Weights(70, 30)  # nothing was changed
+    assert "DIFFERS" in cli("status", str(project_dir)).stdout
+
+    write_project(project_dir, {**block, "hold": 0.1})
+    resumed = cli("release", str(project_dir), "--yes", "--reconcile")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "reconciled" in resumed.stdout and "resuming an unfinished release" in resumed.stdout
+    assert " 10%" not in resumed.stdout.split("resuming", 1)[1]  # steps already passed skipped
+    assert weights(project_dir) == Weights.ALL_GREEN
+    book.close()
+
+
+def test_an_unconfirmed_change_is_named_and_rollback_needs_confirmation(project):
+    project_dir, block, _ = project
+    book = records(project_dir, block)
+    book.intent(99, "blue", Weights.ALL_BLUE, Weights(50, 50), 50)  # killed before set_weights
+    refused = cli("release", str(project_dir), "--yes")
+    assert refused.returncode == 2
+    assert "never confirmed (run 99 asked blue 100% / green 0% -> blue 50% / green 50%" in (
+        refused.stderr
+    )
+    assert "it did not apply" in refused.stderr
+
+    no = subprocess.run(
+        [*RELEASE_CLI, "rollback", str(project_dir)],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert no.returncode != 0 and "Aborted" in no.stderr
+    weights_router = EmbeddedRouter(project_dir)
+    import asyncio
+
+    asyncio.run(weights_router.set_weights(Weights(50, 50)))
+    done = cli("rollback", str(project_dir), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "back on live blue" in done.stdout
+    assert weights(project_dir) == Weights.ALL_BLUE
+    book.close()
+
+
+def test_bad_steps_are_refused_before_anything_moves(project):
+    project_dir, _, _ = project
+    result = cli("release", str(project_dir), "--yes", "--steps", "50,10")
+    assert result.returncode == 2 and "steps must increase" in result.stderr
+    assert weights(project_dir) == Weights.ALL_BLUE
