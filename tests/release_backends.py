@@ -14,6 +14,10 @@ class _FaultyHandler(_ColourHandler):
     server: FaultyServer
 
     def do_GET(self) -> None:
+        if self.path in ("/_fault/on", "/_fault/off"):  # the switch, for backends in a process
+            self.server.fault = self.path.endswith("on")
+            self._send(200, b"fault " + self.path.rsplit("/", 1)[1].encode())
+            return
         if self.server.delay_ms:
             time.sleep(self.server.delay_ms / 1000)
         if self.server.fault:
@@ -30,7 +34,7 @@ class _FaultyHandler(_ColourHandler):
 
 
 class FaultyServer(ColourServer):
-    """A ColourServer that answers 500 to everything while ``fault`` is set."""
+    """A ColourServer that answers 500 to everything while ``fault`` is set (GET /_fault/on)."""
 
     def __init__(self, colour: str, port: int = 0) -> None:
         super().__init__(colour, port)
@@ -50,3 +54,8 @@ def faulty_server(colour: str, port: int = 0) -> Iterator[FaultyServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def serve_faulty(colour: str, port: int) -> None:
+    """Entry point for a backend in its own process (the benchmark)."""
+    FaultyServer(colour, port).serve_forever()

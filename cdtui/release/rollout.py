@@ -175,8 +175,9 @@ class Rollout:
                 return await self._to_live(*self._abort)
             breach = health.breach(self.spec.health)
             if breach is not None:
-                took = time.monotonic() - (health.first_failure_at or time.monotonic())
+                first_failure = health.first_failure_at or time.monotonic()
                 outcome = await self._to_live(State.ABORTED, f"idle {self.idle} {breach}")
+                took = time.monotonic() - first_failure  # read back: 100% is on live now
                 return Outcome(outcome.state, outcome.reason, outcome.weights, self.live, took)
             now = time.monotonic()
             if not self._paused:
