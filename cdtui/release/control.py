@@ -173,7 +173,7 @@ async def rollback(handle: Handle, *, run_id: int, emit: Emit | None = None) -> 
         start=actual,
         emit=emit,
     )
-    return await rollout._to_live(State.ROLLED_BACK, f"rolled back from {actual}{note}")
+    return await rollout.to_live(State.ROLLED_BACK, f"rolled back from {actual}{note}")
 
 
 @dataclass(frozen=True)

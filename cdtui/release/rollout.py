@@ -8,6 +8,7 @@ cdtui killed at any point leaves a record that tells the next one what happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -120,9 +121,13 @@ class Rollout:
         self.checker.start()
         try:
             return await self._run()
-        except BaseException:
+        except BaseException as exc:
             if self.weights != all_on(self.live) and self.state is not State.DONE:
-                await asyncio.shield(self._to_live(State.ABORTED, "the release was interrupted"))
+                why = "the release was interrupted" + (
+                    "" if isinstance(exc, asyncio.CancelledError) else f" ({exc})"
+                )
+                with contextlib.suppress(Exception):  # the first error is the one to report
+                    await asyncio.shield(self.to_live(State.ABORTED, why))
             raise
         finally:
             await self.checker.stop()
@@ -172,11 +177,11 @@ class Rollout:
         self._promote = False
         while True:
             if self._abort is not None:
-                return await self._to_live(*self._abort)
+                return await self.to_live(*self._abort)
             breach = health.breach(self.spec.health)
             if breach is not None:
                 first_failure = health.first_failure_at or time.monotonic()
-                outcome = await self._to_live(State.ABORTED, f"idle {self.idle} {breach}")
+                outcome = await self.to_live(State.ABORTED, f"idle {self.idle} {breach}")
                 took = time.monotonic() - first_failure  # read back: 100% is on live now
                 return Outcome(outcome.state, outcome.reason, outcome.weights, self.live, took)
             now = time.monotonic()
@@ -214,7 +219,8 @@ class Rollout:
         if sample.colour == self.idle:
             self._wake.set()
 
-    async def _to_live(self, state: State, reason: str) -> Outcome:
+    async def to_live(self, state: State, reason: str) -> Outcome:
+        """All traffic on the live colour now, recorded; also the way ``rollback`` acts."""
         await self._apply(all_on(self.live))
         self.step = 0
         reason = f"{reason}; all traffic is back on live {self.live}"
