@@ -126,3 +126,37 @@ def test_bad_steps_are_refused_before_anything_moves(project):
     result = cli("release", str(project_dir), "--yes", "--steps", "50,10")
     assert result.returncode == 2 and "steps must increase" in result.stderr
     assert weights(project_dir) == Weights.ALL_BLUE
+
+
+def test_sigkill_while_the_router_has_not_answered_leaves_a_named_unconfirmed_change(project):
+    """Router stopped (SIGSTOP) while cdtui waits on set_weights; cdtui killed; router resumes
+    and applies the change nobody recorded: the restart names it instead of trusting either."""
+    project_dir, block, _ = project
+    write_project(project_dir, {**block, "hold": 0.3})
+    router_pid = int((project_dir / ".cdtui" / "router" / "router.pid").read_text())
+    proc = subprocess.Popen(
+        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    book = records(project_dir, block)
+    try:
+        wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+        os.kill(router_pid, signal.SIGSTOP)
+        wait_for(lambda: book.rows(1)[0].kind == "intent", 10, "the next intent")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    finally:
+        os.kill(router_pid, signal.SIGCONT)
+    wait_for(lambda: weights(project_dir) == Weights(50, 50), 10, "the router to apply it")
+
+    refused = cli("release", str(project_dir), "--yes")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "asked blue 90% / green 10% -> blue 50% / green 50%" in refused.stderr
+    assert "it did apply" in refused.stderr and "nothing was changed" in refused.stderr
+    assert "DIFFERS" in cli("status", str(project_dir)).stdout
+    back = cli("rollback", str(project_dir), "--yes")
+    assert back.returncode == 0 and "back on live blue" in back.stdout, back.stdout + back.stderr
+    assert weights(project_dir) == Weights.ALL_BLUE
+    assert cli("status", str(project_dir)).returncode == 0
+    book.close()
