@@ -13,10 +13,10 @@ from routing_fixtures import InProcessRouter, embedded_router, free_port, releas
 
 from cdtui.config.release import ReleaseSpec
 from cdtui.engine.events import Event
-from cdtui.release.control import ReleaseDrift, locked, prepare, rollback
+from cdtui.release.control import ReleaseDrift, difference, locked, prepare, rollback
 from cdtui.release.events import ReleaseStateChanged, WeightChanged
 from cdtui.release.rollout import State
-from cdtui.release.routers import Weights
+from cdtui.release.routers import RouterUnreachable, Weights
 from cdtui.store.releases import ReleaseLocked
 
 INTERVAL = 0.05
@@ -156,3 +156,25 @@ async def test_two_cdtui_processes_cannot_drive_one_router(routed, tmp_path):
                 pass
     async with locked(spec, tmp_path):
         pass
+
+
+async def test_a_router_lost_mid_release_is_reported_and_recorded_as_unconfirmed(routed, tmp_path):
+    spec, router = routed
+    spec = spec.model_copy(update={"hold": 30.0})
+    async with locked(spec, tmp_path) as handle:
+        rollout, _ = await prepare(handle, run_id=1)
+        task = asyncio.create_task(rollout.run())
+        while rollout.step != 10:
+            await asyncio.sleep(0.01)
+        sock = router.driver.paths.socket
+        sock.rename(sock.with_suffix(".away"))  # the admin socket is gone: unreachable
+        try:
+            rollout.promote()
+            with pytest.raises(RouterUnreachable, match="embedded router"):
+                await task
+        finally:
+            sock.with_suffix(".away").rename(sock)
+        last = handle.records.last_weights()
+    assert last is not None and last.kind == "intent" and last.to_weights == Weights.ALL_BLUE
+    told = difference(Weights(90, 10), last) or ""
+    assert "never confirmed" in told and "it did not apply" in told
