@@ -19,6 +19,9 @@ COMMANDS = {
     "logs": "cdtui.commands.logs:logs",
     "router": "cdtui.commands.router:router",
     "hosts": "cdtui.commands.hosts:hosts",
+    "release": "cdtui.commands.release:release",
+    "rollback": "cdtui.commands.release:rollback",
+    "status": "cdtui.commands.release:status",
 }
 
 
