@@ -145,7 +145,8 @@ async def test_a_router_changed_outside_cdtui_is_told_and_reconciled(routed, tmp
     assert "holds blue 30% / green 70%" in message and "says blue 0% / green 100%" in message
     assert "--reconcile" in message and "cdtui rollback" in message
     outcome, _ = await release(spec, tmp_path, [], reconcile=True)
-    assert outcome.state is State.DONE and outcome.weights == Weights.ALL_GREEN
+    # green stayed live, so this release shifts the rest of the traffic to idle blue
+    assert outcome.state is State.DONE and outcome.weights == Weights.ALL_BLUE
 
 
 async def test_two_cdtui_processes_cannot_drive_one_router(routed, tmp_path):
@@ -178,3 +179,15 @@ async def test_a_router_lost_mid_release_is_reported_and_recorded_as_unconfirmed
     assert last is not None and last.kind == "intent" and last.to_weights == Weights.ALL_BLUE
     told = difference(Weights(90, 10), last) or ""
     assert "never confirmed" in told and "it did not apply" in told
+
+
+async def test_after_done_green_is_live_and_rollback_undoes_the_release(routed, tmp_path):
+    spec, router = routed
+    outcome, _ = await release(spec, tmp_path, [], steps=[100])
+    assert outcome.live == "green"
+    await router.driver.set_weights(Weights(40, 60))
+    async with locked(spec, tmp_path) as handle:
+        rollout, note = await prepare(handle, run_id=2, reconcile=True)
+        assert (rollout.live, rollout.idle) == ("green", "blue") and "reconciled" in note
+        back = await rollback(handle, run_id=3)  # undoes the last finished release: blue
+    assert back.weights == Weights.ALL_BLUE and "back on live blue" in back.reason

@@ -103,7 +103,7 @@ def live_colour(actual: Weights, records: ReleaseRecords) -> str:
         return "blue" if actual == Weights.ALL_BLUE else "green"
     last = records.last_state() or records.last_weights()
     if last is not None:
-        return last.live if last.state != State.DONE.value else other(last.live)
+        return last.live  # rows carry the colour live when written (after done: the new one)
     return "blue" if actual.blue >= actual.green else "green"
 
 
