@@ -163,11 +163,19 @@ def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, y
         )
 
     async def act(run_id: int) -> str:
+        printed: list[Event] = []
+
+        def show(event: Event) -> None:
+            printed.append(event)
+            _print(event)
+
         async with locked(spec, project_dir) as handle:
-            return (await roll_back(handle, run_id=run_id, emit=_print)).reason
+            outcome = await roll_back(handle, run_id=run_id, emit=show)
+        return "" if printed else outcome.reason  # "already all on ...": nothing else was said
 
     try:
-        click.echo(_as_run(project_dir, "rollback", act))
+        if said := _as_run(project_dir, "rollback", act):
+            click.echo(said)
     except (ReleaseError, ReleaseLocked, RouterError) as exc:
         _fail(str(exc), EXIT_FAILED)
 
