@@ -14,6 +14,8 @@ from test_release_rollout import fast
 
 from cdtui.engine.events import Notice, PhaseFinished, Status
 from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.release.phase import active_rollout
+from cdtui.release.rollout import State
 from cdtui.release.routers import Weights
 
 
@@ -71,3 +73,20 @@ async def test_a_breach_fails_the_phase(setup, make_engine: EngineFactory):
     assert await engine.run() is Status.FAILED
     assert "idle green" in rec.of(PhaseFinished)[-1].reason
     assert await router.driver.get_weights() == Weights.ALL_BLUE
+
+
+async def test_the_console_can_promote_the_running_release(setup, make_engine: EngineFactory):
+    block, router, _ = setup
+    pipeline = pipeline_of({"name": "Release", "release": {**block, "hold": 30}})
+    engine, _ = make_engine(pipeline)
+    task = asyncio.create_task(engine.run())
+    while (rollout := active_rollout(engine)) is None or rollout.state is not State.STEP:
+        await asyncio.sleep(0.01)
+    for _ in range(3):
+        step = rollout.step
+        rollout.promote()
+        while rollout.step == step and not rollout.state.finished:
+            await asyncio.sleep(0.01)
+    assert await task is Status.SUCCEEDED
+    assert active_rollout(engine) is None
+    assert await router.driver.get_weights() == Weights.ALL_GREEN

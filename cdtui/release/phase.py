@@ -9,13 +9,14 @@ import contextlib
 import os
 import signal
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cdtui.engine.events import Event, PhaseFinished, Status
 from cdtui.release.control import locked, prepare
 from cdtui.release.events import ReleaseStateChanged
-from cdtui.release.rollout import ReleaseError, State
+from cdtui.release.rollout import ReleaseError, Rollout, State
 from cdtui.release.routers import RouterError
 from cdtui.store.releases import ReleaseLocked
 
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from cdtui.engine.plan import PhasePlan
 
 _LEVELS = {State.ABORTED.value: "error", State.FAILED.value: "error"}
+_ACTIVE: weakref.WeakKeyDictionary[Engine, Rollout] = weakref.WeakKeyDictionary()
+
+
+def active_rollout(engine: Engine) -> Rollout | None:
+    """The rollout an engine's release phase is running now, for promote/pause/resume/abort."""
+    return _ACTIVE.get(engine)
 
 
 async def run_release_phase(engine: Engine, phase_plan: PhasePlan) -> Status:
@@ -63,9 +70,11 @@ async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
                 if failed:
                     return Status.FAILED, failed
             watcher = asyncio.create_task(_abort_on_cancel(engine, rollout.abort))
+            _ACTIVE[engine] = rollout
             try:
                 outcome = await rollout.run()
             finally:
+                _ACTIVE.pop(engine, None)
                 watcher.cancel()
     except (ReleaseError, ReleaseLocked, RouterError) as exc:
         return Status.FAILED, str(exc)
