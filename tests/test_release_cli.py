@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,5 +159,11 @@ def test_sigkill_while_the_router_has_not_answered_leaves_a_named_unconfirmed_ch
     back = cli("rollback", str(project_dir), "--yes")
     assert back.returncode == 0 and "back on live blue" in back.stdout, back.stdout + back.stderr
     assert weights(project_dir) == Weights.ALL_BLUE
-    assert cli("status", str(project_dir)).returncode == 0
+    shown = cli("status", str(project_dir), "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    facts = json.loads(shown.stdout)
+    assert facts["weights"] == {"blue": 100, "green": 0} and facts["difference"] is None
+    assert facts["release"]["state"] == "rolled back" and facts["health"]["blue"].startswith(
+        "healthy"
+    )
     book.close()

@@ -184,7 +184,8 @@ def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, y
 @project_argument
 @file_option
 @phase_option
-def status(project_dir: Path, pipeline_file: Path | None, phase: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_json: bool) -> None:
     """Split in force (from the router), health per colour, release state, last record.
 
     Exit 1 when the router is down or differs from the record."""
@@ -192,8 +193,13 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None) -> 
 
     spec = _spec_or_exit(project_dir, pipeline_file, phase)
     report = asyncio.run(read_status(spec, project_dir))
-    for line in report.lines():
-        click.echo(line)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for line in report.lines():
+            click.echo(line)
     sys.exit(EXIT_FAILED if report.router_error or report.difference else EXIT_OK)
 
 

@@ -186,6 +186,34 @@ class StatusReport:
     last: ReleaseRecord | None
     difference: str | None
 
+    def as_dict(self) -> dict[str, object]:
+        """For ``cdtui status --json`` and scripts."""
+
+        def record(r: ReleaseRecord | None) -> dict[str, object] | None:
+            if r is None:
+                return None
+            return {
+                "run_id": r.run_id,
+                "kind": r.kind,
+                "live": r.live,
+                "state": r.state,
+                "step": r.step,
+                "reason": r.reason,
+                "to": None if r.to_weights is None else r.to_weights.as_dict(),
+                "at": r.at,
+                "pid": r.pid,
+            }
+
+        return {
+            "weights": None if self.weights is None else self.weights.as_dict(),
+            "router_error": self.router_error,
+            "router": self.describe,
+            "health": self.health,
+            "release": record(self.state),
+            "record": record(self.last),
+            "difference": self.difference,
+        }
+
     def lines(self) -> list[str]:
         error = f" ({self.router_error})" if self.router_error else ""
         out = [f"split:      {self.weights or 'unknown'}{error}"]
