@@ -167,3 +167,23 @@ def test_sigkill_while_the_router_has_not_answered_leaves_a_named_unconfirmed_ch
         "healthy"
     )
     book.close()
+
+
+def test_sigterm_mid_release_gives_traffic_back_to_live(project):
+    project_dir, block, _ = project
+    proc = subprocess.Popen(
+        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    book = records(project_dir, block)
+    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 1 and "given back to the live colour" in err, out + err
+    assert "back on live blue" in out
+    assert weights(project_dir) == Weights.ALL_BLUE
+    state = book.last_state()
+    assert state is not None and state.state == "aborted"
+    book.close()
