@@ -1,0 +1,1 @@
+"""The Textual console: app, screens, widgets, and the UI-free log readers they use."""
