@@ -141,7 +141,13 @@ def app_for(project: Path, **kwargs) -> CdtuiApp:
 async def ready(pilot) -> None:
     """The console has replaced its opening frame and read the stored run."""
     for _ in range(100):
-        if isinstance(pilot.app.screen, MainScreen):
+        if isinstance(pilot.app.screen, MainScreen) and hasattr(pilot.app.screen, "first"):
+            break
+        await pilot.pause(0.05)
+    pane = pilot.app.screen.first
+    for _ in range(100):  # and the log pane has taken in the whole stored log
+        path = pane.path
+        if path is None or (path.exists() and pane.line_count >= path.read_bytes().count(b"\n")):
             break
         await pilot.pause(0.05)
     await pilot.pause(0.2)

@@ -128,10 +128,11 @@ class MainScreen(Screen[None]):
         self._show_selected()
 
     def _select_initial(self) -> None:
-        """Open on what matters: the first failed stage of the shown run, else the first stage."""
+        """Open on what matters: the running stage, else the first failed one, else the first."""
+        running = self.state.running_stage()
         failed = self.state.failed_stages()
         first = next(((p.name, s) for p in self.state.phases.values() for s in p.stages), None)
-        target = failed[0] if failed else first
+        target = (running.phase, running.name) if running else failed[0] if failed else first
         if target is not None:
             self.phase_tree.select_stage(*target)
 
