@@ -277,20 +277,18 @@ class LogPane(ScrollView, can_focus=True):
         self.run_worker(run, thread=True, group=group, exit_on_error=False)
 
     def _call_soon(self, callback: Callable[..., None], *args: Any) -> None:
-        """From a worker thread: run ``callback`` on the UI loop (in the app's context, which a
-        thread lacks: ``self.app`` would fail), without waiting for it."""
+        """From a worker thread: ``callback`` on the UI loop, in the app's context (not the
+        thread's, where ``self.app`` fails), without waiting for it."""
         loop = self._loop
         if loop is not None and not loop.is_closed() and self.is_attached:
             with suppress(RuntimeError):  # the app is shutting down
                 loop.call_soon_threadsafe(callback, *args, context=self._app_context.copy())
 
     def _took_in(self, log: LogFile, before: tuple[int, int]) -> None:
-        if log is not self.state.log:
-            return
-        if self._reading is log:
+        if log is self.state.log:  # else the operator switched logs meanwhile
             self._reading = None
-        self.state.forget(self.state.took_in(log, *before))
-        self._changed()
+            self.state.forget(self.state.took_in(log, *before))
+            self._changed()
 
     def _changed(self) -> None:
         self.virtual_size = Size(self._width, self.state.rows.count())
@@ -323,13 +321,11 @@ class LogPane(ScrollView, can_focus=True):
             self._keep_top = None
 
     def _found_error(self, gen: int, line: int | None) -> None:
-        if gen != self.state.gen:
-            return
-        if line is None:
+        if gen == self.state.gen and line is None:
             self.notify("No error or stderr line in this log.", title="First error")
-            return
-        self.state.mark = line
-        self._show_line(line)
+        elif gen == self.state.gen:
+            self.state.mark = line
+            self._show_line(line)
 
     def _finder(self, text: str, regex: bool, ignore_case: bool) -> Finder | None:
         try:
@@ -359,7 +355,7 @@ class LogPane(ScrollView, can_focus=True):
         self._auto = True
         try:
             if y is None:
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
+                self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
             else:
                 self.scroll_to(y=y, animate=False, immediate=True, force=True)
         finally:
