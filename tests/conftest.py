@@ -74,3 +74,6 @@ def make_engine(tmp_path: Path) -> EngineFactory:
 def _private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Tests never read or write the developer's own cdtui settings and themes."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+
+
+pytest_plugins = ["tests.sshd"]  # the sshd fleet fixtures: fleet, sshd, pool

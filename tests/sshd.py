@@ -295,3 +295,27 @@ def fingerprint(server: SshServer) -> str:
 
     key = asyncssh.read_public_key(str(server.host_key) + ".pub")
     return key.get_fingerprint("sha256")
+
+
+# Shared fixtures: a test module imports them by name.
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """Three trusted servers, stopped (with every session process) after the test."""
+    with running_fleet(tmp_path / "fleet", 3) as servers:
+        yield servers
+
+
+@pytest.fixture
+def sshd(fleet: Fleet) -> SshServer:
+    return fleet[0]
+
+
+@pytest.fixture
+async def pool(fleet: Fleet):
+    from cdtui.runners.ssh import SshPool
+
+    pool = SshPool(fleet.hosts())
+    yield pool
+    await pool.close()

@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,27 +22,14 @@ from cdtui.runners.ssh import (
     UploadFailed,
     upload,
 )
-from tests.sshd import Captured, Fleet, SshServer, fingerprint, run_remote, running_fleet, write_key
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    """Three trusted servers, stopped (with every session process) after the test."""
-    with running_fleet(tmp_path / "fleet", 3) as servers:
-        yield servers
-
-
-@pytest.fixture
-def sshd(fleet: Fleet) -> SshServer:
-    return fleet[0]
-
-
-@pytest.fixture
-async def pool(fleet: Fleet):
-    pool = SshPool(fleet.hosts())
-    yield pool
-    await pool.close()
-
+from tests.sshd import (
+    Captured,
+    Fleet,
+    SshServer,
+    fingerprint,
+    run_remote,
+    write_key,
+)
 
 # Host keys and authentication
 

@@ -8,35 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cdtui.engine.events import Status
 from cdtui.runners.proctree import signal_all, stage_processes
 from cdtui.runners.ssh import RemoteProcess, SshPool
-from tests.sshd import Captured, Fleet, SshServer, run_remote, running_fleet
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    """Three trusted servers, stopped (with every session process) after the test."""
-    with running_fleet(tmp_path / "fleet", 3) as servers:
-        yield servers
-
-
-@pytest.fixture
-def sshd(fleet: Fleet) -> SshServer:
-    return fleet[0]
-
-
-@pytest.fixture
-async def pool(fleet: Fleet):
-    pool = SshPool(fleet.hosts())
-    yield pool
-    await pool.close()
-
+from tests.sshd import Captured, SshServer, run_remote
 
 HOSTILE = [
     "$(touch {canary})",
