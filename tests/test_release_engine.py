@@ -90,3 +90,26 @@ async def test_the_console_can_promote_the_running_release(setup, make_engine: E
     assert await task is Status.SUCCEEDED
     assert active_rollout(engine) is None
     assert await router.driver.get_weights() == Weights.ALL_GREEN
+
+
+async def test_the_embedded_router_is_started_when_none_runs(
+    tmp_path: Path, make_engine: EngineFactory
+):
+    """Embedded defaults: a project's first release needs no `cdtui router serve` beforehand."""
+    from cdtui.release.routers.embedded import EmbeddedRouter
+
+    with faulty_server("blue") as blue, faulty_server("green") as green:
+        block = fast(blue.url, green.url, free_port())
+        pipeline = pipeline_of({"name": "Release", "release": block})
+        engine, rec = make_engine(pipeline)
+        driver = EmbeddedRouter(engine.project_dir)
+        try:
+            assert await engine.run() is Status.SUCCEEDED
+            assert any("started the embedded router" in n.text for n in rec.of(Notice))
+            assert await driver.get_weights() == Weights.ALL_GREEN  # it outlives the run
+        finally:
+            pid = await driver.stop()
+            for _ in range(100):
+                if pid is None or not Path(f"/proc/{pid}").exists():
+                    break
+                await asyncio.sleep(0.05)

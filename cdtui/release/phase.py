@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cdtui.engine.events import Event, PhaseFinished, Status
+from cdtui.release.autostart import ensure_embedded_router
 from cdtui.release.control import locked, prepare
 from cdtui.release.events import ReleaseStateChanged
 from cdtui.release.rollout import ReleaseError, Rollout, State
@@ -60,6 +61,9 @@ async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
             engine.notice(level, f"release {event.state} at {event.step}%: {event.reason}", name)
 
     try:
+        started = await ensure_embedded_router(spec, engine.project_dir)
+        if started:
+            engine.notice("info", started, name)
         async with locked(spec, engine.project_dir) as handle:
             rollout, note = await prepare(handle, run_id=engine.run_id, emit=emit)
             if note:
