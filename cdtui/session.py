@@ -60,6 +60,15 @@ class Session:
             return None
         return (stat.st_mtime, stat.st_size)
 
+    def release_phase(self):
+        """(phase name, ReleaseSpec) of the first phase with a ``release:`` block, else None."""
+        if self.pipeline is None:
+            return None
+        for phase in self.pipeline.phases:
+            if phase.release is not None:
+                return phase.name, phase.release
+        return None
+
     @property
     def store(self) -> RunStore:
         if self._store is None:

@@ -84,6 +84,10 @@ async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
         return Status.FAILED, str(exc)
     if engine._cancelled.is_set():
         return Status.CANCELLED, outcome.reason
+    if outcome.state is State.DONE:
+        from cdtui.release.context import record_released_commit
+
+        await asyncio.to_thread(record_released_commit, engine.project_dir)
     return (Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED), outcome.reason
 
 

@@ -14,6 +14,8 @@ from textual.widgets import Static
 from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
 
 if TYPE_CHECKING:
+    from cdtui.release.poller import ReleasePoller
+    from cdtui.release.watch import ReleaseWatch
     from cdtui.session import Session
     from cdtui.ui.screens.history import HistoryScreen
 
@@ -30,6 +32,8 @@ PALETTE = [
     ("Split view", "Pin the selected log beside the next one", "split"),
     ("Command pane", "Show or hide the commands cdtui ran for you", "command_log"),
     ("History", "Past runs", "history"),
+    ("Release view", "Blue/green split, health of both colours, release and rollback", "release"),
+    ("Monitor view", "Health of production and the alert history", "monitor"),
     ("Help", "Every key", "help"),
 ]
 
@@ -67,8 +71,12 @@ class CdtuiApp(App[None]):
         readonly: bool = False,
         theme: str | None = None,
         autostart: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+        monitor: bool = True,
     ) -> None:
         super().__init__()
+        self.monitor = monitor  # poll the router and check health in the background
+        self.release_watch: ReleaseWatch | None = None
+        self._release_poller: ReleasePoller | None = None
         self.autostart = autostart
         self.project_dir = Path(project_dir)
         self.pipeline_file = pipeline_file
@@ -124,6 +132,7 @@ class CdtuiApp(App[None]):
         if errors:
             self.switch_screen(ConfigErrorScreen(errors))
         else:
+            self._watch_release()
             main = MainScreen(self.session, readonly=self.readonly)
             self.switch_screen(main)
             if self.autostart is not None and not self.readonly:
@@ -132,6 +141,57 @@ class CdtuiApp(App[None]):
             for key in typed_ahead:
                 self.call_after_refresh(self.simulate_key, key)
         self.set_interval(0.5, self._watch_pipeline_file)
+
+    def _watch_release(self) -> None:
+        """A ReleaseWatch for the pipeline's release phase, fed by a poller unless disabled;
+        kept as is while the release block does not change."""
+        found = self.session.release_phase() if self.session else None
+        old = self.release_watch
+        if found is None:
+            self.release_watch = None
+        elif old is None or (old.phase, old.spec) != found:
+            from cdtui.release.watch import ReleaseWatch
+
+            self.release_watch = ReleaseWatch(found[1], found[0])
+        else:
+            return
+        if self._release_poller is not None:
+            self.run_worker(self._release_poller.stop())
+            self._release_poller = None
+        if self.release_watch is not None and self.monitor:
+            from cdtui.release.poller import ReleasePoller
+
+            self._release_poller = ReleasePoller(self.release_watch, self.project_dir)
+            self._release_poller.start()
+
+    def open_release_view(self) -> None:
+        """The release view on top of the pipeline view (never stacked twice)."""
+        from cdtui.ui.screens.monitor import MonitorScreen
+        from cdtui.ui.screens.release import ReleaseScreen
+
+        if self.release_watch is None:
+            self.notify("This pipeline has no release phase (a `release:` block).")
+            return
+        if isinstance(self.screen, ReleaseScreen):
+            return
+        if isinstance(self.screen, MonitorScreen):
+            self.switch_screen(ReleaseScreen(self.release_watch))
+        else:
+            self.push_screen(ReleaseScreen(self.release_watch))
+
+    def open_monitor_view(self) -> None:
+        from cdtui.ui.screens.monitor import MonitorScreen
+        from cdtui.ui.screens.release import ReleaseScreen
+
+        if self.release_watch is None:
+            self.notify("This pipeline has no release phase to monitor.")
+            return
+        if isinstance(self.screen, MonitorScreen):
+            return
+        if isinstance(self.screen, ReleaseScreen):
+            self.switch_screen(MonitorScreen(self.release_watch))
+        else:
+            self.push_screen(MonitorScreen(self.release_watch))
 
     def _watch_pipeline_file(self) -> None:
         stamp = self.session.file_stamp()
@@ -155,6 +215,7 @@ class CdtuiApp(App[None]):
             else:
                 self.switch_screen(ConfigErrorScreen(errors))
             return
+        self._watch_release()
         if isinstance(screen, ConfigErrorScreen):
             self.switch_screen(MainScreen(self.session, readonly=self.readonly))
             self.notify("Pipeline file fixed and reloaded.")
@@ -224,6 +285,8 @@ class CdtuiApp(App[None]):
         self.notify("Cancelling the run…")
         await task
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
+        if self._release_poller is not None:
+            await self._release_poller.stop()
         if self.session is not None:
             self.session.close()

@@ -77,3 +77,38 @@ class ConfirmModal(ModalScreen[bool]):
     def _finish(self, result: bool) -> None:
         self._done = True
         self.dismiss(result)
+
+
+class RefusalModal(ModalScreen[None]):
+    """An action cdtui will not take: what was refused, why, and what to do. Any key closes."""
+
+    DEFAULT_CSS = """
+    RefusalModal { align: center middle; }
+    RefusalModal > Vertical {
+        width: 76; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $error; background: $surface; padding: 1 2;
+    }
+    RefusalModal .title { text-style: bold; color: $error; margin-bottom: 1; }
+    RefusalModal .body { height: auto; }
+    RefusalModal .keys { margin-top: 1; color: $foreground-muted; }
+    """
+
+    def __init__(self, title: str, why: str, fix: str) -> None:
+        super().__init__()
+        self.title_text, self.why, self.fix = title, why, fix
+
+    def compose(self) -> ComposeResult:
+        body = Text()
+        body.append("Why: ", style="bold")
+        body.append(self.why + "\n\n")
+        body.append("What to do: ", style="bold")
+        body.append(self.fix)
+        with Vertical():
+            yield Static(f"Refused: {self.title_text}", classes="title")
+            yield Static(body, classes="body")
+            yield Static(Text.assemble(("Esc", "bold reverse"), (" to close", "")), classes="keys")
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        if event.key in ("escape", "enter", "q"):
+            self.dismiss(None)

@@ -16,17 +16,20 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from cdtui.engine.engine import EngineOptions
 from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
     Notice,
+    PhaseStarted,
     RunFinished,
     StageOutput,
     StageStarted,
 )
 from cdtui.engine.plan import PlanError
 from cdtui.engine.state import RunState
+from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
 from cdtui.ui.screens.confirm import ConfirmModal
 from cdtui.ui.widgets.command_log import CommandLog
@@ -58,6 +61,7 @@ class MainScreen(Screen[None]):
         Binding("v", "split", "Split", show=False),
         Binding("o", "command_log", "Commands", show=False),
         Binding("h", "history", "History"),
+        Binding("w", "release", "Release"),
         Binding("T", "app.change_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -140,6 +144,13 @@ class MainScreen(Screen[None]):
     def on_engine_event(self, event: Event) -> None:
         if isinstance(event, StageOutput):
             return
+        watch = self.app.release_watch
+        if watch is not None:
+            watch.apply(event)
+            if isinstance(event, PhaseStarted | GateWaiting) and event.phase == watch.phase:
+                self._open_release_view_soon()
+        if isinstance(event, HealthSampled | WeightChanged):
+            return  # the release view draws these; the tree has nothing to show for them
         self.state.apply(event)
         self._dirty = True
         if isinstance(event, GateWaiting | GateApproved | RunFinished):
@@ -148,7 +159,7 @@ class MainScreen(Screen[None]):
             self.command_log.record(event.host, event.command, event.at)
             if (event.phase, event.stage) == self._selected_key():
                 self._show_selected()
-        elif isinstance(event, GateWaiting):
+        elif isinstance(event, GateWaiting) and (watch is None or event.phase != watch.phase):
             self.notify(
                 f"Phase {event.phase} waits for approval: press a to review.",
                 title="Gate",
@@ -242,6 +253,8 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.readonly and action in MUTATING:
             return False
+        if action in ("release", "monitor"):
+            return self.app.release_watch is not None
         if action == "approve":  # shown only while a gate waits, so the footer stays short
             engine = self.session.engine
             return bool(engine and engine.waiting_gates)
@@ -250,7 +263,11 @@ class MainScreen(Screen[None]):
         return True
 
     def _start(
-        self, phases: tuple[str, ...] = (), stages: tuple[str, ...] = (), label: str = ""
+        self,
+        phases: tuple[str, ...] = (),
+        stages: tuple[str, ...] = (),
+        label: str = "",
+        approve: frozenset[str] = frozenset(),
     ) -> None:
         if self.session.running:
             self.notify("A run is in progress: cancel it (C) or wait.", severity="warning")
@@ -263,7 +280,8 @@ class MainScreen(Screen[None]):
         self.state = RunState.skeleton(self.session.pipeline, plan)
         self.phase_tree.load(self.state)
         try:
-            self.session.start(plan, [self.on_engine_event], selection=label)
+            options = EngineOptions(interactive_gates=True, approve=approve)
+            self.session.start(plan, [self.on_engine_event], selection=label, options=options)
         except Exception as error:  # config errors (a missing secret) are the operator's to fix
             self.notify(str(error), severity="error", timeout=10)
             return
@@ -275,6 +293,27 @@ class MainScreen(Screen[None]):
         """``cdtui run`` in a terminal: open the console and start what the flags selected."""
         words = [f"--phase {p}" for p in phases] + [f"--stage {s}" for s in stages]
         self._start(phases, stages, label=" ".join(["console: run", *words]))
+
+    def start_release(self, phase: str) -> None:
+        """The release view's confirmed release: the release phase alone, its gate approved."""
+        self._start(phases=(phase,), label="console: release", approve=frozenset({phase}))
+
+    def _open_release_view_soon(self) -> None:
+        """A release phase starts (or waits at its gate): show it, unless a dialog is open."""
+        if self.app.screen is self:
+            self.app.call_later(self.app.open_release_view)
+
+    def action_release(self) -> None:
+        self.app.open_release_view()
+
+    def _release_from_view(self) -> None:
+        from cdtui.ui.screens.release import ReleaseScreen
+
+        if isinstance(self.app.screen, ReleaseScreen):
+            self.app.screen.action_release()
+
+    def action_monitor(self) -> None:
+        self.app.open_monitor_view()
 
     def action_run_all(self) -> None:
         self._start(label="console: run")
@@ -319,6 +358,11 @@ class MainScreen(Screen[None]):
             self.notify("No gate is waiting.")
             return
         phase = engine.waiting_gates[0]
+        watch = self.app.release_watch
+        if watch is not None and phase == watch.phase:  # the release confirmation says more
+            self.app.open_release_view()
+            self.app.call_later(self._release_from_view)
+            return
         body = Text()
         body.append("Approving lets this phase start now:\n\n", style="bold")
         for stage in engine.plan.phases:

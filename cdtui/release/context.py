@@ -1,0 +1,299 @@
+"""What an operator needs before releasing or rolling back, gathered in one place, and the
+reasons cdtui refuses: the router held by another cdtui, the router and the record disagreeing,
+an idle colour that is unhealthy with nothing to redeploy it.
+
+Read-only: takes the router lock only for an instant to learn whether someone else holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdtui.config.durations import format_duration
+from cdtui.config.release import ReleaseSpec
+from cdtui.release.control import difference, key_of, live_colour
+from cdtui.release.rollout import State, other
+from cdtui.release.routers import RouterError, Weights, make_router
+from cdtui.release.watch import ReleaseWatch
+
+if TYPE_CHECKING:
+    from cdtui.config.models import Pipeline
+    from cdtui.store import RunStore
+
+GIT_TIMEOUT = 3.0
+MAX_COMMITS = 8
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the action is refused, and what to do about it."""
+
+    title: str
+    why: str
+    fix: str
+
+
+@dataclass
+class ReleaseContext:
+    spec: ReleaseSpec
+    phase: str
+    live: str = "blue"
+    weights: Weights | None = None
+    router_note: str = ""
+    refusal: Refusal | None = None
+    warnings: list[str] = field(default_factory=list)
+    health: dict[str, str] = field(default_factory=dict)
+    artifact: Any = None  # ArtifactRecord of the newest stored artifact, if any
+    tested_run: int | None = None
+    tested_by: str = ""
+    results: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    commits_note: str = ""
+    rollback_to: str = ""
+
+    @property
+    def idle(self) -> str:
+        return other(self.live)
+
+    @property
+    def plan(self) -> str:
+        spec = self.spec
+        steps = " → ".join(f"{s}%" for s in spec.effective_steps)
+        health = spec.health
+        limits = [
+            f"{health.consecutive_failures} failed checks in a row",
+            f"error rate > {health.max_error_rate:.0%}",
+        ]
+        if health.max_p95_ms is not None:
+            limits.append(f"p95 > {health.max_p95_ms:g} ms")
+        return (
+            f"{steps}, holding {format_duration(spec.hold)} each; health every "
+            f"{format_duration(health.interval)}; back to {self.live} at once on "
+            + " or ".join(limits)
+        )
+
+
+async def gather(
+    spec: ReleaseSpec,
+    phase: str,
+    project_dir: Path,
+    watch: ReleaseWatch | None,
+    store: RunStore | None = None,
+    pipeline: Pipeline | None = None,
+    *,
+    for_rollback: bool = False,
+) -> ReleaseContext:
+    """Everything the release (or rollback) confirmation shows, plus any refusal."""
+    from cdtui.store.releases import ReleaseLocked, ReleaseRecords, RouterLock
+
+    context = ReleaseContext(spec, phase)
+    key = key_of(spec.router)
+    records = ReleaseRecords(project_dir, key)
+    router = make_router(spec.router, project_dir)
+    try:
+        try:
+            context.weights = await router.get_weights()
+        except RouterError as exc:
+            context.router_note = str(exc)
+        finally:
+            await router.close()
+        last = records.last_weights()
+        last_state = records.last_state()
+        if context.weights is not None:
+            context.live = live_colour(context.weights, records)
+        elif last_state is not None:
+            context.live = last_state.live
+        lock = RouterLock(project_dir, key)
+        try:
+            lock.acquire()
+            lock.release()
+        except ReleaseLocked as exc:
+            context.refusal = Refusal(
+                "Another cdtui holds the router",
+                str(exc),
+                "Wait for that release to end, or stop that cdtui; `cdtui status` shows its "
+                "progress. Nothing was changed.",
+            )
+        if context.refusal is None and context.weights is not None:
+            differs = difference(context.weights, last)
+            if differs is not None:
+                shown = str(project_dir)
+                context.refusal = Refusal(
+                    "The router and the record disagree",
+                    differs,
+                    f"Check who changed the router. `cdtui release --reconcile {shown}` adopts "
+                    f"its weights and releases; `b` (or `cdtui rollback {shown}`) puts all "
+                    "traffic on the live colour. Nothing was changed.",
+                )
+        if for_rollback:
+            context.rollback_to = _rollback_target(context, last_state)
+        elif context.weights is None and spec.router.kind != "embedded":
+            context.refusal = context.refusal or Refusal(
+                "The router does not answer",
+                context.router_note,
+                "Start or fix the router, then release again. Nothing was changed.",
+            )
+        elif context.weights is None:
+            context.warnings.append("the embedded router is not running: the release starts it")
+    finally:
+        records.close()
+    _health(context, watch)
+    if not for_rollback:
+        _idle_refusal(context, watch)
+        if store is not None:
+            await asyncio.to_thread(_artifact_facts, context, store, pipeline)
+        await asyncio.to_thread(_commits, context, project_dir, store)
+    return context
+
+
+def _rollback_target(context: ReleaseContext, last_state: Any) -> str:
+    """The colour rollback moves all traffic to, as ``control.rollback`` decides it."""
+    if last_state is None:
+        weights = context.weights or Weights.ALL_BLUE
+        return "blue" if weights.blue >= weights.green else "green"
+    if last_state.state == State.DONE.value:
+        return other(last_state.live)
+    return last_state.live
+
+
+def _health(context: ReleaseContext, watch: ReleaseWatch | None) -> None:
+    for colour in ("blue", "green"):
+        series = watch.colours[colour] if watch is not None else None
+        context.health[colour] = series.summary() if series is not None else "not watched"
+
+
+def _idle_refusal(context: ReleaseContext, watch: ReleaseWatch | None) -> None:
+    idle = context.idle
+    series = watch.colours[idle] if watch is not None else None
+    if series is None or not series.known or series.healthy:
+        return
+    deploy = (context.spec.green if idle == "green" else context.spec.blue).deploy
+    last = series.recent[-1].error if series.recent else ""
+    if deploy is not None:
+        context.warnings.append(
+            f"idle {idle} is unhealthy now ({last}); the release deploys it first and needs "
+            f"{context.spec.health.preflight} healthy checks before it takes traffic"
+        )
+        return
+    if context.refusal is None:
+        context.refusal = Refusal(
+            f"Idle {idle} is unhealthy",
+            f"{series.consecutive_failures} failed checks in a row: {last}",
+            f"Nothing deploys {idle} in this release block ({idle}.deploy is not set): fix or "
+            f"redeploy {idle} at {getattr(context.spec, idle).url} until its health checks "
+            "pass, then release. Nothing was changed.",
+        )
+
+
+def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline | None) -> None:
+    """The newest stored artifact, the newest run that tested it, and that run's results."""
+    latest = getattr(store, "latest_artifacts", None)
+    artifacts = latest() if latest is not None else []
+    if not artifacts:
+        context.tested_by = "no artifact stored yet: run the pipeline to build and test one"
+        return
+    context.artifact = artifacts[-1]
+    test_phase = _phase_before(pipeline, context.phase)
+    runs = store.runs_with_artifact(context.artifact.sha256)
+    for run_id in sorted(set(runs) | set(_later_runs(store, runs)), reverse=True):
+        if test_phase is None:
+            break
+        statuses = _phase_statuses(store, run_id, pipeline)
+        if statuses.get(test_phase) == "succeeded":
+            context.tested_run = run_id
+            context.tested_by = f"run #{run_id} passed {test_phase}"
+            break
+    else:
+        context.tested_by = (
+            f"NOT TESTED: no run passed {test_phase} with this artifact" if test_phase else ""
+        )
+    if context.tested_run is not None:
+        for metric in store.metrics(context.tested_run):
+            mark = {True: "✓", False: "✗", None: "·"}[metric.ok]
+            limit = "" if metric.threshold is None else f" (limit {metric.op} {metric.threshold:g})"
+            context.results.append(
+                f"{mark} {metric.stage}: {metric.name} {metric.value:g}{metric.unit}{limit}"
+            )
+
+
+def _later_runs(store: RunStore, runs: list[int]) -> list[int]:
+    """Runs after the one that built the artifact, which may have tested the same bytes."""
+    if not runs:
+        return []
+    newest = store.latest_run_id() or 0
+    return list(range(min(runs), newest + 1))[-50:]
+
+
+def _phase_before(pipeline: Pipeline | None, phase: str) -> str | None:
+    if pipeline is None:
+        return None
+    names = [p.name for p in pipeline.phases]
+    index = names.index(phase) if phase in names else -1
+    return names[index - 1] if index > 0 else None
+
+
+def _phase_statuses(store: RunStore, run_id: int, pipeline: Pipeline | None) -> dict[str, str]:
+    from cdtui.engine.state import RunState
+
+    state = RunState.from_store(store, run_id, pipeline)
+    return {name: str(ps.status.value) for name, ps in state.phases.items() if ps.stages}
+
+
+def _commits(context: ReleaseContext, project_dir: Path, store: RunStore | None) -> None:
+    """Commits since the commit the last release was made from (recorded in alerts? no: git)."""
+    since = _last_released_commit(project_dir)
+    span = f"{since}..HEAD" if since else "HEAD"
+    try:
+        out = subprocess.run(
+            ["git", "log", "--oneline", "--no-decorate", f"-{MAX_COMMITS + 1}", span],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        context.commits_note = f"git not available: {exc}"
+        return
+    if out.returncode != 0:
+        context.commits_note = "not a git repository: no commit list"
+        return
+    lines = out.stdout.splitlines()
+    context.commits = lines[:MAX_COMMITS]
+    more = " (and more)" if len(lines) > MAX_COMMITS else ""
+    if since:
+        context.commits_note = f"{len(context.commits)}{more} since the last release ({since[:10]})"
+    else:
+        context.commits_note = f"first release from this directory: latest commits{more}"
+
+
+def released_commit_path(project_dir: Path) -> Path:
+    return Path(project_dir) / ".cdtui" / "released-commit"
+
+
+def _last_released_commit(project_dir: Path) -> str:
+    try:
+        return released_commit_path(project_dir).read_text().strip()
+    except OSError:
+        return ""
+
+
+def record_released_commit(project_dir: Path) -> None:
+    """After a release is done: remember HEAD so the next one lists what changed since."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    if out.returncode == 0 and out.stdout.strip():
+        path = released_commit_path(project_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(out.stdout.strip() + "\n")

@@ -1,0 +1,138 @@
+"""Keeps a ReleaseWatch fresh when no rollout in this process feeds it: the router's weights read
+back every second, health checks of both colours and of the router's public address, and the
+release records another cdtui may be writing. Alerts are appended to DIR/.cdtui/alerts.jsonl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+from cdtui.release.control import key_of
+from cdtui.release.health import probe
+from cdtui.release.routers import RouterError, make_router
+from cdtui.release.watch import Check, Moment, ReleaseWatch
+
+ROUTER_POLL = 1.0
+ALERTS_FILE = "alerts.jsonl"
+KEEP_ALERTS = 100
+
+
+def alerts_path(project_dir: Path) -> Path:
+    return Path(project_dir) / ".cdtui" / ALERTS_FILE
+
+
+def load_alerts(project_dir: Path, limit: int = KEEP_ALERTS) -> list[Moment]:
+    """The newest ``limit`` stored alerts, oldest first; unreadable lines are skipped."""
+    path = alerts_path(project_dir)
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-limit:]
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            row = json.loads(line)
+            found.append(Moment(float(row["at"]), str(row["text"]), str(row["level"])))
+    return found
+
+
+def store_alert(project_dir: Path, moment: Moment) -> None:
+    path = alerts_path(project_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {"at": moment.at, "text": moment.text, "level": moment.level}
+    with path.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+class ReleasePoller:
+    """Background tasks feeding ``watch``; start() on the running loop, stop() to end them."""
+
+    def __init__(self, watch: ReleaseWatch, project_dir: Path) -> None:
+        self.watch = watch
+        self.project_dir = Path(project_dir)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_seq = 0
+
+    def start(self) -> None:
+        for moment in load_alerts(self.project_dir):
+            self.watch.alerts.append(moment)
+        self.watch.on_alert = lambda moment: store_alert(self.project_dir, moment)
+        self._tasks = [
+            asyncio.create_task(self._router_loop(), name="release-router"),
+            asyncio.create_task(self._health_loop(), name="release-health"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _router_loop(self) -> None:
+        from cdtui.store.releases import ReleaseRecords
+
+        spec = self.watch.spec
+        router = make_router(spec.router, self.project_dir)
+        records = ReleaseRecords(self.project_dir, key_of(spec.router))
+        try:
+            while True:
+                try:
+                    self.watch.read_back(await router.get_weights())
+                except RouterError as exc:
+                    self.watch.router_down(str(exc))
+                except Exception as exc:  # a driver bug must not end the watch
+                    self.watch.router_down(f"{type(exc).__name__}: {exc}")
+                if not self.watch.releasing:
+                    self._follow_records(records)
+                await asyncio.sleep(ROUTER_POLL)
+        finally:
+            records.close()
+            with contextlib.suppress(Exception):
+                await router.close()
+
+    def _follow_records(self, records) -> None:
+        """States written by another cdtui (or before this console started) reach the view."""
+        last = records.last_state()
+        if last is None or last.seq == self._last_seq:
+            return
+        first = self._last_seq == 0
+        self._last_seq = last.seq
+        self.watch.live = last.live
+        if last.run_id in self.watch.own_runs:  # told by events already
+            return
+        if first and last.state not in ("preflight", "step", "paused"):
+            self.watch.state, self.watch.step, self.watch.reason = (
+                last.state,
+                last.step,
+                last.reason,
+            )
+            self.watch.changed = True
+            return
+        self.watch._state(last.state, last.step, last.reason, last.at)
+        self.watch.changed = True
+
+    async def _health_loop(self) -> None:
+        spec = self.watch.spec
+        targets = {"blue": spec.blue.url, "green": spec.green.url}
+        if spec.router.kind == "embedded":
+            targets["public"] = f"http://{spec.router.listen}"
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            releasing = self.watch.releasing  # the rollout checks the colours itself then
+            chosen = {k: v for k, v in targets.items() if k == "public" or not releasing}
+            samples = await asyncio.gather(
+                *(probe(name, url, spec.health) for name, url in chosen.items())
+            )
+            for s in samples:
+                self.watch.sample(s.colour, Check(s.at, s.ok, s.latency_ms, s.status, s.error))
+            next_at += spec.health.interval
+            delay = next_at - loop.time()
+            if delay < 0:
+                next_at = loop.time()
+            await asyncio.sleep(max(0.0, delay))

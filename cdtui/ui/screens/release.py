@@ -1,0 +1,309 @@
+"""The release view: the blue/green split moving live, both colours' health, the rollout's state
+and timeline; one key releases and one rolls back (each behind a deliberate confirmation), and
+keys promote, pause/resume and abort the release this console runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cdtui.release.watch import ReleaseWatch
+from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
+from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
+
+REPAINT = 0.25
+KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x abort · m monitor"
+
+
+class ReleaseScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "release", "Release"),
+        Binding("b", "rollback", "Roll back"),
+        Binding("p", "promote", "Promote"),
+        Binding("space", "pause", "Pause/resume"),
+        Binding("x", "abort", "Abort"),
+        Binding("m", "monitor", "Monitor"),
+        Binding("escape,w", "close", "Pipeline"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+    DEFAULT_CSS = """
+    ReleaseScreen #title { dock: top; height: 1; background: $panel; padding: 0 1; }
+    ReleaseScreen #colours { height: 1fr; min-height: 8; }
+    ReleaseScreen #timeline { height: 1fr; min-height: 4; }
+    """
+
+    def __init__(self, watch: ReleaseWatch) -> None:
+        super().__init__()
+        self.watch = watch
+        self._busy = False  # a release/rollback confirmation is being prepared
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield TrafficBar(id="traffic")
+        with Horizontal(id="colours"):
+            yield ColourPanel("blue", id="blue")
+            yield ColourPanel("green", id="green")
+        with Vertical():
+            yield RolloutPanel(id="rollout")
+            yield MomentList(id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch.changed = True
+        self.repaint()
+        self.set_interval(REPAINT, self.repaint)
+
+    def repaint(self) -> None:
+        watch = self.watch
+        countdown = watch.hold_left() is not None
+        if not (watch.changed or countdown):
+            return
+        watch.changed = False
+        title = Text(no_wrap=True, overflow="ellipsis")
+        session = self.app.session
+        project = session.pipeline.project if session and session.pipeline else "?"
+        title.append("cdtui ", style="bold")
+        title.append(f"· {project} · release view · phase {watch.phase} · ")
+        title.append(f"live {watch.live}", style="bold")
+        title.append(f" · router {watch.spec.router.kind}")
+        if watch.spec.router.kind == "embedded":
+            title.append(f" {watch.spec.router.listen}")
+        self.query_one("#title", Static).update(title)
+        self.query_one(TrafficBar).draw(watch)
+        for panel in self.query(ColourPanel):
+            panel.draw(watch)
+        self.query_one(RolloutPanel).draw(watch, KEYS_HINT)
+        self.query_one(MomentList).draw(list(watch.timeline), "nothing happened yet")
+
+    # -- the release this console runs -----------------------------------------------------
+    def _rollout(self):
+        from cdtui.release.phase import active_rollout
+
+        engine = self.app.session.engine if self.app.session else None
+        return active_rollout(engine) if engine is not None else None
+
+    def _no_rollout(self) -> None:
+        if self.watch.active:
+            self.notify(
+                "The release in progress is driven by another cdtui: control it there.",
+                severity="warning",
+            )
+        else:
+            self.notify("No release is running: press r to release.", severity="warning")
+
+    def action_promote(self) -> None:
+        rollout = self._rollout()
+        if rollout is None:
+            self._no_rollout()
+            return
+        if rollout.state.value not in ("step", "paused"):
+            self.notify(f"Nothing to promote while the release is {rollout.state.value}.")
+            return
+        rollout.promote()
+        self.notify(f"Promoting: the hold at {rollout.step}% ends now.")
+
+    def action_pause(self) -> None:
+        rollout = self._rollout()
+        if rollout is None:
+            self._no_rollout()
+            return
+        if rollout._paused:
+            rollout.resume()
+            self.notify(f"Resumed at {rollout.step}%.")
+        else:
+            rollout.pause()
+            self.notify(f"Paused at {rollout.step}%: health is still analysed; space resumes.")
+
+    def action_abort(self) -> None:
+        rollout = self._rollout()
+        if rollout is None:
+            self._no_rollout()
+            return
+        user = self.app.session.engine.options.user
+        rollout.abort(f"aborted by {user}")
+        self.notify(f"Aborting: all traffic back to live {rollout.live}.", severity="warning")
+
+    # -- release ------------------------------------------------------------------------------
+    def action_release(self) -> None:
+        session = self.app.session
+        if self._rollout() is not None or self.watch.releasing:
+            self.notify(
+                "A release is in progress: p promote, space pause, x abort, b roll back.",
+                severity="warning",
+            )
+            return
+        engine = session.engine
+        at_gate = (
+            session.running and engine is not None and self.watch.phase in engine.waiting_gates
+        )
+        if session.running and not at_gate:
+            self.app.push_screen(
+                RefusalModal(
+                    "A run is in progress",
+                    "the pipeline is running stages; a release runs as the release phase of a run",
+                    "Wait for the run to reach the release gate (the view opens by itself), or "
+                    "cancel it (C on the pipeline view).",
+                )
+            )
+            return
+        if not self._busy:
+            self._busy = True
+            self._prepare(for_rollback=False)
+
+    def action_rollback(self) -> None:
+        rollout = self._rollout()
+        if rollout is not None:
+            body = Text()
+            body.append(f"All traffic goes back to live {rollout.live} at once", style="bold")
+            body.append(f" (now {rollout.weights}).\n\n")
+            body.append(f"{rollout.live}: {self.watch.colours[rollout.live].summary()}\n")
+            body.append(f"{rollout.idle} keeps running, idle, for a look at what went wrong.")
+            user = self.app.session.engine.options.user
+
+            def decided(yes: bool | None) -> None:
+                if yes:
+                    rollout.abort(f"rolled back by {user}", rollback=True)
+                    self.notify(f"Rolling back to {rollout.live}…", severity="warning")
+
+            self.app.push_screen(
+                ConfirmModal(f"Roll back to {rollout.live}?", body, confirm_label="roll back"),
+                decided,
+            )
+            return
+        if not self._busy:
+            self._busy = True
+            self._prepare(for_rollback=True)
+
+    @work(exclusive=True, group="release-context")
+    async def _prepare(self, *, for_rollback: bool) -> None:
+        from cdtui.release.context import gather
+
+        session = self.app.session
+        try:
+            context = await gather(
+                self.watch.spec,
+                self.watch.phase,
+                session.project_dir,
+                self.watch,
+                session.store,
+                session.pipeline,
+                for_rollback=for_rollback,
+            )
+        except Exception as exc:  # shown, never a traceback on the operator's screen
+            self.notify(f"Cannot read the release facts: {exc}", severity="error", timeout=10)
+            return
+        finally:
+            self._busy = False
+        if context.refusal is not None:
+            refusal = context.refusal
+            self.app.push_screen(RefusalModal(refusal.title, refusal.why, refusal.fix))
+            return
+        if for_rollback:
+            self._confirm_rollback(context)
+        else:
+            self._confirm_release(context)
+
+    def _confirm_release(self, context) -> None:
+        from cdtui.ui.screens.release_text import release_body
+
+        body = release_body(context)
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self._start_release()
+
+        title = f"Release: {context.live} → {context.idle}?"
+        self.app.push_screen(ConfirmModal(title, body, confirm_label="release"), decided)
+
+    def _start_release(self) -> None:
+        from cdtui.ui.screens.main import MainScreen
+
+        session = self.app.session
+        engine = session.engine
+        phase = self.watch.phase
+        if session.running and engine is not None and phase in engine.waiting_gates:
+            if engine.approve(phase, engine.options.user):
+                self.notify(f"Releasing: phase {phase} approved.")
+            return
+        main = next((s for s in self.app.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None:
+            self.notify("The pipeline view is gone: reopen the console.", severity="error")
+            return
+        main.start_release(phase)
+
+    def _confirm_rollback(self, context) -> None:
+        from cdtui.ui.screens.release_text import rollback_body
+
+        target = context.rollback_to
+        if context.weights is not None and context.weights.of(target) == 100:
+            self.notify(f"Nothing to roll back: all traffic is on {target} already.")
+            return
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self._rollback_now()
+
+        body = rollback_body(context)
+        self.app.push_screen(
+            ConfirmModal(f"Roll back to {target}?", body, confirm_label="roll back"), decided
+        )
+
+    @work(exclusive=True, group="release-rollback")
+    async def _rollback_now(self) -> None:
+        from cdtui.engine.events import RunFinished, RunStarted, Status
+        from cdtui.release.control import locked
+        from cdtui.release.control import rollback as roll_back
+        from cdtui.release.rollout import ReleaseError
+        from cdtui.release.routers import RouterError
+        from cdtui.store.releases import ReleaseLocked
+
+        session = self.app.session
+        store = session.store
+        user = session.engine.options.user if session.engine else _user()
+        project = session.pipeline.project if session.pipeline else "?"
+        run_id = store.begin_run(project, user, "console: rollback")
+        store.record(RunStarted(run_id, time.time(), project, ("rollback",), user))
+        status, reason = Status.FAILED, ""
+
+        def emit(event) -> None:
+            store.record(event)
+            self.watch.apply(event)
+
+        try:
+            async with locked(self.watch.spec, session.project_dir) as handle:
+                outcome = await roll_back(handle, run_id=run_id, emit=emit)
+            status, reason = Status.SUCCEEDED, outcome.reason
+            self.notify(outcome.reason, title="Rolled back", timeout=8)
+        except ReleaseLocked as exc:
+            reason = str(exc)
+            self.app.push_screen(
+                RefusalModal("Another cdtui holds the router", reason, "Wait for it, or stop it.")
+            )
+        except (ReleaseError, RouterError) as exc:
+            reason = str(exc)
+            self.notify(reason, title="Rollback failed", severity="error", timeout=12)
+        finally:
+            store.record(RunFinished(run_id, time.time(), status, reason))
+
+    # -- navigation ---------------------------------------------------------------------------
+    def action_monitor(self) -> None:
+        from cdtui.ui.screens.monitor import MonitorScreen
+
+        self.app.switch_screen(MonitorScreen(self.watch))
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+
+def _user() -> str:
+    from cdtui.engine.engine import _current_user
+
+    return _current_user()
