@@ -81,6 +81,17 @@ async def open_release_view(pilot, app: CdtuiApp) -> ReleaseScreen:
     return app.screen  # type: ignore[return-value]
 
 
+def plain(renderable) -> str:
+    """What a modal's body says, as text."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
 def bar_text(app: CdtuiApp) -> str:
     from cdtui.ui.widgets.release_panels import TrafficBar
 
@@ -96,7 +107,7 @@ async def test_release_from_the_keyboard_moves_the_bar_to_100_green(setup: Setup
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirmation")
         modal = app.screen
-        shown = str(modal.body)
+        shown = plain(modal.body)
         assert "blue (live) → green (idle" in shown
         assert "10% → 50% → 100%" in shown and "health now" in shown
         await pilot.press("r", "enter")  # neither the opening key nor Enter confirms
@@ -164,7 +175,7 @@ async def test_roll_back_by_hand_after_a_good_release(setup: Setup):
         await wait_for(pilot, lambda: not app.session.running, what="run ended")
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="rollback modal")
-        assert "All traffic goes to blue at once" in str(app.screen.body)
+        assert "All traffic goes to blue at once" in plain(app.screen.body)
         await pilot.press("b")  # the opening key does not confirm
         await pilot.pause(ARMING_DELAY + 0.05)
         assert setup.weights() == Weights.ALL_GREEN

@@ -138,7 +138,7 @@ async def gather(
                 "Start or fix the router, then release again. Nothing was changed.",
             )
         elif context.weights is None:
-            context.warnings.append("the embedded router is not running: the release starts it")
+            context.router_note = "not running: the release starts it"
     finally:
         records.close()
     _health(context, watch)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from cdtui.release.control import key_of
 from cdtui.release.health import probe
-from cdtui.release.routers import RouterError, make_router
+from cdtui.release.routers import RouterError, RouterUnreachable, make_router
+from cdtui.release.routers.files import RouterPaths
 from cdtui.release.watch import Check, Moment, ReleaseWatch
 
 ROUTER_POLL = 1.0
@@ -83,6 +84,14 @@ class ReleasePoller:
             while True:
                 try:
                     self.watch.read_back(await router.get_weights())
+                except RouterUnreachable as exc:
+                    embedded = spec.router.kind == "embedded"
+                    never = embedded and not RouterPaths.of(self.project_dir).socket.exists()
+                    self.watch.router_down(
+                        "the embedded router is not running: a release starts it"
+                        if never
+                        else str(exc)
+                    )
                 except RouterError as exc:
                     self.watch.router_down(str(exc))
                 except Exception as exc:  # a driver bug must not end the watch
@@ -125,7 +134,10 @@ class ReleasePoller:
         next_at = loop.time()
         while True:
             releasing = self.watch.releasing  # the rollout checks the colours itself then
-            chosen = {k: v for k, v in targets.items() if k == "public" or not releasing}
+            router_up = not self.watch.router_error  # a router never started is not an outage
+            chosen = {
+                k: v for k, v in targets.items() if (router_up if k == "public" else not releasing)
+            }
             samples = await asyncio.gather(
                 *(probe(name, url, spec.health) for name, url in chosen.items())
             )

@@ -202,7 +202,8 @@ class ReleaseWatch:
             level = "success" if event.status.ok else "error"
             self._moment(event.at, f"release phase {event.status.lower()}", level)
         elif isinstance(event, Notice) and event.phase == self.phase:
-            if not event.text.startswith("release "):  # state changes are told already
+            told = event.text.startswith("release ") or event.text == self.reason
+            if not told:  # state changes (and the phase's reason) are in the timeline already
                 self._moment(event.at, event.text.splitlines()[-1][:200], event.level)
         else:
             return
@@ -224,8 +225,7 @@ class ReleaseWatch:
             )
         elif was is False and now:
             self._alert(check.at, f"{colour} healthy again", "success")
-        elif was is None and not check.ok:
-            self._alert(check.at, f"{colour} fails its first check: {check.error}", "warning")
+
         self.changed = True
 
     def read_back(self, weights: Weights, at: float | None = None) -> None:
@@ -273,7 +273,7 @@ class ReleaseWatch:
             "paused": "warning",
         }.get(state, "info")
         if state in ("aborted", "failed"):
-            self._alert(at, f"release {state} at {step}%: {reason}", "error")
+            self._alert(at, f"release {state} at {previous_step}%: {reason}", "error")
         else:
             self._moment(at, f"{state} at {step}%: {reason}", level)
 
@@ -282,7 +282,8 @@ class ReleaseWatch:
         p95 = idle.latency(95)
         facts = f"errors {idle.error_rate:.0%}, p95 {'-' if p95 is None else f'{p95:.0f} ms'}"
         if passed:
-            moment = Moment(at, f"{step}%: healthy ({facts}): next step", "success")
+            then = "released" if step == 100 else "next step"
+            moment = Moment(at, f"{step}%: healthy ({facts}): {then}", "success")
         else:
             moment = Moment(at, f"{step}%: stopped: {why.split(';')[0]}", "error")
         self.verdicts.append(moment)

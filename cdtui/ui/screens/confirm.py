@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -34,9 +35,16 @@ class ConfirmModal(ModalScreen[bool]):
     """
 
     def __init__(
-        self, title: str, body: Text | str, confirm_key: str = "y", confirm_label: str = "approve"
+        self,
+        title: str,
+        body: RenderableType,
+        confirm_key: str = "y",
+        confirm_label: str = "approve",
+        *,
+        width: int = 72,
     ) -> None:
         super().__init__()
+        self.width = width
         if confirm_key in ("enter", "escape", "space"):
             raise ValueError("the confirmation key must be a deliberate letter")
         self.title_text = title
@@ -63,6 +71,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.opened = time.monotonic()
+        self.query_one(Vertical).styles.width = self.width
 
     async def on_key(self, event: events.Key) -> None:
         event.stop()

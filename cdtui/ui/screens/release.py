@@ -221,7 +221,7 @@ class ReleaseScreen(Screen[None]):
                 self._start_release()
 
         title = f"Release: {context.live} → {context.idle}?"
-        self.app.push_screen(ConfirmModal(title, body, confirm_label="release"), decided)
+        self.app.push_screen(ConfirmModal(title, body, confirm_label="release", width=96), decided)
 
     def _start_release(self) -> None:
         from cdtui.ui.screens.main import MainScreen

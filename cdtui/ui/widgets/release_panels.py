@@ -46,7 +46,11 @@ def level_style(widget: Static, level: str) -> str:
 class TrafficBar(Static):
     """blue % | green %, as the router reads them back."""
 
-    DEFAULT_CSS = "TrafficBar { height: 3; padding: 0 1; border: round $panel; }"
+    DEFAULT_CSS = """
+    TrafficBar {
+        height: 3; padding: 0 1; border: round $panel; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
 
     def draw(self, watch: ReleaseWatch) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -62,7 +66,7 @@ class TrafficBar(Static):
         cells = round(width * weights.blue / 100)
         text.append(f"BLUE {weights.blue:>3}% ", style=blue_style)
         text.append("█" * cells, style=colour_var(self, "blue"))
-        text.append("█" * (width - cells), style=colour_var(self, "green"))
+        text.append("▓" * (width - cells), style=colour_var(self, "green"))  # apart in mono too
         text.append(f" {weights.green:>3}% GREEN", style=green_style)
         if watch.asked is not None and watch.asked != weights:
             text.append(f"  → {watch.asked.green}%", style="bold")
@@ -75,7 +79,12 @@ class TrafficBar(Static):
 class ColourPanel(Static):
     """One colour: role, health, latency p50/p95 and error graphs, what it runs, last checks."""
 
-    DEFAULT_CSS = "ColourPanel { width: 1fr; height: 1fr; border: round $panel; padding: 0 1; }"
+    DEFAULT_CSS = """
+    ColourPanel {
+        width: 1fr; height: 1fr; border: round $panel; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
 
     def __init__(self, colour: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -123,7 +132,11 @@ class ColourPanel(Static):
 class RolloutPanel(Static):
     """State, step, hold countdown, the plan, and the analysis verdicts of each step."""
 
-    DEFAULT_CSS = "RolloutPanel { height: auto; max-height: 9; padding: 0 1; }"
+    DEFAULT_CSS = """
+    RolloutPanel {
+        height: auto; max-height: 9; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
 
     def draw(self, watch: ReleaseWatch, keys_hint: str = "") -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -153,7 +166,11 @@ class RolloutPanel(Static):
 class MomentList(Static):
     """A list of moments (timeline or alerts), newest last, cut to the space it has."""
 
-    DEFAULT_CSS = "MomentList { height: 1fr; border: round $panel; padding: 0 1; }"
+    DEFAULT_CSS = """
+    MomentList {
+        height: 1fr; border: round $panel; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
 
     def draw(self, moments: list[Moment], empty: str) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
