@@ -284,3 +284,17 @@ async def test_monitor_view_shows_production_health_and_alerts(setup: Setup):
         await wait_for(pilot, lambda: isinstance(app.screen, ReleaseScreen), what="release view")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="pipeline view")
+
+
+async def test_help_from_the_release_view_lists_its_keys(setup: Setup):
+    from textual.widgets import Static
+
+    from cdtui.ui.screens.help import HelpScreen
+
+    app = CdtuiApp(setup.project, monitor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_release_view(pilot, app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        shown = plain(app.screen.query_one(Static).content)
+        assert "Release the idle colour" in shown and "All traffic back to live" in shown

@@ -77,3 +77,39 @@ async def test_checker_samples_each_colour_on_its_interval(blue: FaultyServer):
         assert hc.health["blue"].breach(spec) is None
         assert hc.health["green"].consecutive_failures >= 4
         assert hc.health["green"].breach(spec) is not None
+
+
+async def _serve_once_each(answer: bytes, close: bool) -> tuple[asyncio.Server, str]:
+    """A raw server that answers every request with ``answer`` and, unless ``close``, keeps the
+    connection open (as a server ignoring Connection: close would)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        if close:
+            writer.close()
+        else:
+            await asyncio.sleep(5)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def test_the_version_a_colour_reports_is_read_from_its_health_answer():
+    body = b'{"status": "ok", "version": "1.2.0", "colour": "green"}'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    answer = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    server, url = await _serve_once_each(answer, close=False)
+    async with server:
+        sample = await probe("green", url, HealthSpec(timeout=1))
+    assert sample.ok and sample.version == "1.2.0"
+
+
+async def test_an_empty_answer_on_a_kept_open_connection_does_not_wait_for_a_body():
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    server, url = await _serve_once_each(answer, close=False)
+    async with server:
+        sample = await probe("green", url, HealthSpec(timeout=1))
+    assert sample.ok and sample.latency_ms < 500 and sample.version == ""

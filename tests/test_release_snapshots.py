@@ -65,6 +65,7 @@ def checks(watch: ReleaseWatch, start: float, end: float, *, failing: str = "") 
                 latency,
                 500 if bad else 200,
                 "HTTP 500, expected 200" if bad else "",
+                "1.2.0" if colour == "blue" else "1.3.0",
             )
             watch.apply(event)
         at += 0.5

@@ -28,6 +28,7 @@ class HealthSampled(Event):
     latency_ms: float
     status: int
     error: str = ""
+    version: str = ""  # from the health answer's JSON, when it has one
 
     def can_replace(self, other: Event) -> bool:
         """A burst of samples of one colour collapses to the newest in a repainting view."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import ssl
 import time
 from collections import deque
@@ -21,6 +22,9 @@ from cdtui.config.release import HealthSpec
 WINDOW = 20
 """Samples per colour that the error rate and p95 are computed over."""
 MAX_BODY = 64 * 1024
+VERSION_BODY = 4096
+"""Bytes of a health answer searched for a version (``"version": "1.2.0"`` in JSON)."""
+_VERSION = re.compile(rb'"version"\s*:\s*"([^"\\]{1,64})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class Sample:
     status: int  # 0 when no HTTP answer came
     at: float
     error: str = ""
+    version: str = ""  # what the colour says it runs, when its health answer tells
 
 
 async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
@@ -55,8 +60,7 @@ async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            if spec.body_contains is not None:
-                body = await reader.read(MAX_BODY)
+            body = await _read_body(reader, head, spec)
     except TimeoutError:
         error = f"no answer within {spec.timeout:g}s"
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
@@ -72,7 +76,25 @@ async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
         ok, error = False, f"body lacks {spec.body_contains!r}"
     if not error and not ok:
         error = f"HTTP {status}, expected {spec.expect_status}"
-    return Sample(colour, ok, latency, status, time.time(), error)
+    found = _VERSION.search(body)
+    version = found.group(1).decode(errors="replace") if found else ""
+    return Sample(colour, ok, latency, status, time.time(), error, version)
+
+
+async def _read_body(reader: asyncio.StreamReader, head: bytes, spec: HealthSpec) -> bytes:
+    """The start of the answer's body: all of it for ``body_contains``, else enough to find a
+    version. Never waits for bytes a Content-Length says will not come."""
+    limit = MAX_BODY if spec.body_contains is not None else VERSION_BODY
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    if length is not None:
+        want = min(int(length.group(1)), limit)
+        if want == 0:
+            return b""
+        try:
+            return await reader.readexactly(want)
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+    return await reader.read(limit)
 
 
 class ColourHealth:

@@ -142,7 +142,9 @@ class ReleasePoller:
                 *(probe(name, url, spec.health) for name, url in chosen.items())
             )
             for s in samples:
-                self.watch.sample(s.colour, Check(s.at, s.ok, s.latency_ms, s.status, s.error))
+                self.watch.sample(
+                    s.colour, Check(s.at, s.ok, s.latency_ms, s.status, s.error, s.version)
+                )
             next_at += spec.health.interval
             delay = next_at - loop.time()
             if delay < 0:

@@ -214,6 +214,7 @@ class Rollout:
                 round(sample.latency_ms, 2),
                 sample.status,
                 sample.error,
+                sample.version,
             )
         )
         if sample.colour == self.idle:

@@ -41,6 +41,7 @@ class Check:
     latency_ms: float
     status: int
     error: str = ""
+    version: str = ""
 
     def describe(self) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(self.at))
@@ -67,11 +68,14 @@ class ColourSeries:
         self.consecutive_failures = 0
         self.failures_to_alert = failures_to_alert
         self.checks = 0
+        self.version = ""  # the last version the colour's health answer told
 
     def add(self, check: Check) -> None:
         self.recent.append(check)
         self.checks += 1
         self.consecutive_failures = 0 if check.ok else self.consecutive_failures + 1
+        if check.version:
+            self.version = check.version
         second = int(check.at)
         if not self.buckets or self.buckets[-1].second < second:
             self.buckets.append(_Bucket(second))
@@ -182,7 +186,10 @@ class ReleaseWatch:
         """An engine event; cheap, called on the event loop."""
         if isinstance(event, HealthSampled):
             self.sample(
-                event.colour, Check(event.at, event.ok, event.latency_ms, event.status, event.error)
+                event.colour,
+                Check(
+                    event.at, event.ok, event.latency_ms, event.status, event.error, event.version
+                ),
             )
         elif isinstance(event, WeightChanged):
             weights = Weights(event.blue, event.green)

@@ -43,11 +43,15 @@ class HelpScreen(ModalScreen[None]):
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
+        from cdtui.ui.screens.release import ReleaseScreen
+
         sections = [
             ("Console", self.source.BINDINGS),
             ("Log pane", LogPane.BINDINGS),
             ("Phase tree", PhaseTree.BINDINGS),
         ]
+        if isinstance(self.source, ReleaseScreen):
+            sections = [("Release view", ReleaseScreen.BINDINGS)]
         for title, bindings in sections:
             table.add_row(f"[reverse] {title} [/]", "")
             for binding in bindings:

@@ -25,13 +25,14 @@ KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x ab
 
 class ReleaseScreen(Screen[None]):
     BINDINGS = [
-        Binding("r", "release", "Release"),
-        Binding("b", "rollback", "Roll back"),
-        Binding("p", "promote", "Promote"),
-        Binding("space", "pause", "Pause/resume"),
-        Binding("x", "abort", "Abort"),
-        Binding("m", "monitor", "Monitor"),
-        Binding("escape,w", "close", "Pipeline"),
+        Binding("r", "release", "Release", tooltip="Release the idle colour (asks first)"),
+        Binding("b", "rollback", "Roll back", tooltip="All traffic back to live (asks first)"),
+        Binding("p", "promote", "Promote", tooltip="End the current hold: next step now"),
+        Binding("space", "pause", "Pause/resume", tooltip="Stop or restart the hold clock"),
+        Binding("x", "abort", "Abort", tooltip="Stop the release: all traffic back to live"),
+        Binding("m", "monitor", "Monitor", tooltip="Production health and alert history"),
+        Binding("escape,w", "close", "Pipeline", tooltip="Back to the pipeline view"),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("q", "app.quit", "Quit", show=False),
     ]
     DEFAULT_CSS = """
@@ -301,6 +302,11 @@ class ReleaseScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        from cdtui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
 
 
 def _user() -> str:

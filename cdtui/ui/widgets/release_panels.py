@@ -115,10 +115,13 @@ class ColourPanel(Static):
         text.append(sparkline(errors, 1.0), style=level_style(self, "error"))
         text.append(f" {errors[-1]:7.0%}\n" if errors else "\n")
         deployed = watch.deployed.get(self.colour)
-        if deployed is not None and deployed.digest:
-            text.append(f"runs {deployed.artifact} sha256:{deployed.digest[:12]}", style="dim")
-            if deployed.run_id is not None:
-                text.append(f" (run #{deployed.run_id})", style="dim")
+        if series.version or (deployed is not None and deployed.digest):
+            text.append("runs ", style="dim")
+            text.append(f"version {series.version or '?'}", style="bold")
+            if deployed is not None and deployed.digest:
+                text.append(f" · {deployed.artifact} sha256:{deployed.digest[:12]}")
+                if deployed.run_id is not None:
+                    text.append(f" · run #{deployed.run_id}", style="dim")
             text.append("\n")
         url = {"blue": watch.spec.blue.url, "green": watch.spec.green.url}.get(self.colour, "")
         if url:
