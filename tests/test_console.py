@@ -204,7 +204,9 @@ async def test_readonly_console_watches_a_run_driven_elsewhere(tmp_path: Path):
     await proc.wait()
     app = CdtuiApp(tmp_path, readonly=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.7)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.state.run_id
+        )
         screen = main_screen(app)
         assert screen.state.run_id is not None
         assert screen.state.phases["Build"].stages["test"].status is Status.SUCCEEDED

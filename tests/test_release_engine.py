@@ -113,3 +113,25 @@ async def test_the_embedded_router_is_started_when_none_runs(
                 if pid is None or not Path(f"/proc/{pid}").exists():
                     break
                 await asyncio.sleep(0.05)
+
+
+async def test_the_release_is_a_stage_with_a_readable_log(setup, make_engine: EngineFactory):
+    """Every step logs where developers read logs: the tree, `cdtui logs`, history."""
+    from cdtui.engine.events import StageFinished, StageOutput, StageStarted
+    from cdtui.release.phase import RELEASE_STAGE
+
+    block, _, _ = setup
+    block = {**block, "green": {"url": block["green"]["url"], "deploy": "echo deployed green"}}
+    pipeline = pipeline_of({"name": "Release", "release": block})
+    engine, rec = make_engine(pipeline)
+    assert await engine.run() is Status.SUCCEEDED
+    started, finished = rec.of(StageStarted)[0], rec.of(StageFinished)[-1]
+    assert (started.phase, started.stage) == ("Release", RELEASE_STAGE)
+    assert "steps 10,50,100%" in started.command
+    assert finished.stage == RELEASE_STAGE and finished.status is Status.SUCCEEDED
+    log = "".join(e.text for e in rec.of(StageOutput) if e.stage == RELEASE_STAGE)
+    assert "deploying idle green: $ echo deployed green" in log and "deployed green\n" in log
+    assert "weights     blue 50% / green 50% (read back)" in log
+    assert "done" in log.splitlines()[-2] and log.splitlines()[-1].endswith(
+        "succeeded: " + finished.reason
+    )

@@ -13,10 +13,12 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cdtui.engine.events import Event, PhaseFinished, Status
+from cdtui.config.release import ReleaseSpec
+from cdtui.engine.events import Event, PhaseFinished, StageFinished, StageStarted, Status
+from cdtui.engine.output import OutputSink
 from cdtui.release.autostart import ensure_embedded_router
 from cdtui.release.control import locked, prepare
-from cdtui.release.events import ReleaseStateChanged
+from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
 from cdtui.release.rollout import ReleaseError, Rollout, State
 from cdtui.release.routers import RouterError
 from cdtui.store.releases import ReleaseLocked
@@ -34,17 +36,76 @@ def active_rollout(engine: Engine) -> Rollout | None:
     return _ACTIVE.get(engine)
 
 
+RELEASE_STAGE = "release"
+"""The release shows as one stage of its phase, so the tree, history and ``cdtui logs`` show it."""
+
+
+def describe(spec: ReleaseSpec) -> str:
+    """The release stage's command line, as the tree and history show it."""
+    steps = ",".join(map(str, spec.effective_steps))
+    return f"blue/green release via the {spec.router.kind} router, steps {steps}%"
+
+
+class ReleaseLog:
+    """The release stage's log: timestamped lines through the engine's masking output path."""
+
+    def __init__(self, engine: Engine, phase: str) -> None:
+        self.sink = OutputSink(engine, phase, RELEASE_STAGE, 1)
+
+    def line(self, text: str, stream: str = "stdout") -> None:
+        clock = time.strftime("%H:%M:%S")
+        for part in text.splitlines() or [""]:
+            self.sink.feed(stream, f"{clock} {part}\n".encode())
+
+    def event(self, event: Event) -> None:
+        if isinstance(event, ReleaseStateChanged):
+            self.line(f"{event.state:<11} {event.step:>3}%  {event.reason}")
+        elif isinstance(event, WeightChanged) and event.applied:
+            self.line(f"weights     blue {event.blue}% / green {event.green}% (read back)")
+        elif isinstance(event, HealthSampled) and not event.ok:
+            self.line(f"unhealthy   {event.colour}: {event.error}", "stderr")
+
+    def close(self) -> None:
+        for stream in ("stdout", "stderr"):
+            self.sink.feed(stream, b"", final=True)
+
+
 async def run_release_phase(engine: Engine, phase_plan: PhasePlan) -> Status:
-    """Run the phase's release; emits PhaseFinished and returns the phase status."""
+    """Run the phase's release as its one stage; emits PhaseFinished, returns the status."""
     name = phase_plan.name
-    status, reason = await _release(engine, phase_plan)
-    if not status.ok:
-        engine.notice("error", reason, name)
-    engine._emit(PhaseFinished(engine.run_id, time.time(), name, status, reason))
+    spec = phase_plan.phase.release
+    assert spec is not None
+    began = time.monotonic()
+    engine._emit(StageStarted(engine.run_id, time.time(), name, RELEASE_STAGE, 1, describe(spec)))
+    log = ReleaseLog(engine, name)
+    try:
+        status, reason = await _release(engine, phase_plan, log)
+    except BaseException as exc:  # the stage and the phase still end on record
+        status, reason = Status.FAILED, f"release crashed: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        log.line(f"{status.lower()}: {reason}" if reason else status.lower())
+        log.close()
+        engine._emit(
+            StageFinished(
+                engine.run_id,
+                time.time(),
+                name,
+                RELEASE_STAGE,
+                1,
+                status,
+                None,
+                reason,
+                time.monotonic() - began,
+            )
+        )
+        if not status.ok:
+            engine.notice("error", reason, name)
+        engine._emit(PhaseFinished(engine.run_id, time.time(), name, status, reason))
     return status
 
 
-async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
+async def _release(engine: Engine, phase_plan: PhasePlan, log: ReleaseLog) -> tuple[Status, str]:
     name = phase_plan.name
     spec = phase_plan.phase.release
     assert spec is not None
@@ -56,6 +117,7 @@ async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
 
     def emit(event: Event) -> None:
         engine._emit(event)
+        log.event(event)
         if isinstance(event, ReleaseStateChanged):
             level = _LEVELS.get(event.state, "info")
             engine.notice(level, f"release {event.state} at {event.step}%: {event.reason}", name)
@@ -64,13 +126,15 @@ async def _release(engine: Engine, phase_plan: PhasePlan) -> tuple[Status, str]:
         started = await ensure_embedded_router(spec, engine.project_dir)
         if started:
             engine.notice("info", started, name)
+            log.line(started)
         async with locked(spec, engine.project_dir) as handle:
             rollout, note = await prepare(handle, run_id=engine.run_id, emit=emit)
             if note:
                 engine.notice("warning", note, name)
+                log.line(f"note: {note}")
             deploy = spec.green.deploy if rollout.idle == "green" else spec.blue.deploy
             if deploy is not None:
-                failed = await _deploy(engine, name, rollout.idle, deploy)
+                failed = await _deploy(engine, name, rollout.idle, deploy, log)
                 if failed:
                     return Status.FAILED, failed
             watcher = asyncio.create_task(_abort_on_cancel(engine, rollout.abort))
@@ -96,14 +160,18 @@ async def _abort_on_cancel(engine: Engine, abort: Callable[[str], None]) -> None
     abort(f"run {engine._cancel_reason}")
 
 
-async def _deploy(engine: Engine, phase: str, colour: str, deploy: str | list[str]) -> str:
+async def _deploy(
+    engine: Engine, phase: str, colour: str, deploy: str | list[str], log: ReleaseLog
+) -> str:
     """Run the idle colour's deploy command in the project; '' when it succeeded."""
     from cdtui.engine.engine import shell_argv
 
     argv = shell_argv(deploy) if isinstance(deploy, str) else list(deploy)
     env = {**engine.environ, **engine.pipeline.env, **engine.secrets}
     env.update(CDTUI_RUN_ID=str(engine.run_id), CDTUI_PHASE=phase, CDTUI_COLOUR=colour)
-    engine.notice("info", f"deploying idle {colour}: {engine.masker.mask_text(str(deploy))}", phase)
+    shown = engine.masker.mask_text(deploy if isinstance(deploy, str) else " ".join(deploy))
+    engine.notice("info", f"deploying idle {colour}: {shown}", phase)
+    log.line(f"deploying idle {colour}: $ {shown}")
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -126,7 +194,8 @@ async def _deploy(engine: Engine, phase: str, colour: str, deploy: str | list[st
         return f"deploy of idle {colour} cancelled: run {engine._cancel_reason}"
     text = (output.result()[0] or b"").decode(errors="replace").strip()
     if text:
-        engine.notice("info", text[-4000:], phase)
+        engine.notice("info", engine.masker.mask_text(text.splitlines()[-1])[-400:], phase)
+        log.line(text)  # the whole output, masked on its way to the log
     if proc.returncode != 0:
         return f"deploy of idle {colour} failed (exit {proc.returncode}): traffic unchanged"
     return ""

@@ -329,7 +329,12 @@ class MainScreen(Screen[None]):
             self._start(stages=(selector,), label=f"console: --stage {selector}")
 
     def action_rerun_failed(self) -> None:
-        failed = self.state.failed_stages()
+        from cdtui.release.phase import RELEASE_STAGE
+
+        failed = [(p, s) for p, s in self.state.failed_stages() if s != RELEASE_STAGE]
+        if not failed and self.state.failed_stages():
+            self.notify("The release failed: release again from the release view (w, then r).")
+            return
         if not failed:
             self.notify("Nothing failed in the shown run.")
             return
