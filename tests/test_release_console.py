@@ -298,3 +298,16 @@ async def test_help_from_the_release_view_lists_its_keys(setup: Setup):
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
         shown = plain(app.screen.query_one(Static).content)
         assert "Release the idle colour" in shown and "All traffic back to live" in shown
+
+
+async def test_a_read_only_console_watches_the_release_view_but_moves_no_traffic(setup: Setup):
+    app = CdtuiApp(setup.project, readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_release_view(pilot, app)
+        await wait_for(pilot, lambda: view.watch.weights is not None, what="weights read")
+        for action in ("release", "rollback", "promote", "pause", "abort"):
+            assert view.check_action(action, ()) is False
+        await pilot.press("r", "b")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ReleaseScreen) and app.session.engine is None
+        assert setup.weights() == Weights.ALL_BLUE

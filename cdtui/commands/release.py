@@ -131,7 +131,12 @@ def release(
             )
             if note:
                 click.echo(f"note: {note}")
-            return (await rollout.run()).state
+            state = (await rollout.run()).state
+        if state is State.DONE:
+            from cdtui.release.context import record_released_commit
+
+            record_released_commit(project_dir)
+        return state
 
     try:
         state = _as_run(project_dir, "release", act)

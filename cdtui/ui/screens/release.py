@@ -20,6 +20,7 @@ from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
 from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
 
 REPAINT = 0.25
+MUTATING = {"release", "rollback", "promote", "pause", "abort"}
 KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x abort · m monitor"
 
 
@@ -81,8 +82,13 @@ class ReleaseScreen(Screen[None]):
         self.query_one(TrafficBar).draw(watch)
         for panel in self.query(ColourPanel):
             panel.draw(watch)
-        self.query_one(RolloutPanel).draw(watch, KEYS_HINT)
+        hint = "read-only: m monitor · esc pipeline" if self.app.readonly else KEYS_HINT
+        self.query_one(RolloutPanel).draw(watch, hint)
         self.query_one(MomentList).draw(list(watch.timeline), "nothing happened yet")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A read-only console watches; it never moves traffic."""
+        return not (action in MUTATING and self.app.readonly)
 
     # -- the release this console runs -----------------------------------------------------
     def _rollout(self):
