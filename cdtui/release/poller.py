@@ -16,7 +16,8 @@ from cdtui.release.routers import RouterError, RouterUnreachable, make_router
 from cdtui.release.routers.files import RouterPaths
 from cdtui.release.watch import Check, Moment, ReleaseWatch
 
-ROUTER_POLL = 1.0
+ROUTER_POLL = {"embedded": 1.0, "haproxy": 1.0, "alb": 5.0}
+"""Seconds between read-backs; an ALB is read through AWS API calls, which are rate-limited."""
 ALERTS_FILE = "alerts.jsonl"
 KEEP_ALERTS = 100
 
@@ -98,7 +99,7 @@ class ReleasePoller:
                     self.watch.router_down(f"{type(exc).__name__}: {exc}")
                 if not self.watch.releasing:
                     self._follow_records(records)
-                await asyncio.sleep(ROUTER_POLL)
+                await asyncio.sleep(ROUTER_POLL[spec.router.kind])
         finally:
             records.close()
             with contextlib.suppress(Exception):
