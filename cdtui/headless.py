@@ -17,9 +17,11 @@ from rich.table import Table
 
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import (
+    ArtifactStored,
     Event,
     GateApproved,
     GateWaiting,
+    MetricRecorded,
     Notice,
     PhaseFinished,
     PhaseStarted,
@@ -109,6 +111,19 @@ class HeadlessRenderer:
             style = {"error": "red", "warning": "yellow"}.get(event.level, "dim")
             self.console.print(
                 f"[{style}]{event.level}: {escape(where + event.text)}[/]", markup=True
+            )
+        elif isinstance(event, ArtifactStored):
+            self.console.print(
+                f"[dim]  artifact {escape(event.path)} sha256:{event.sha256[:8]}… "
+                f"{_size(event.size)}[/]"
+            )
+        elif isinstance(event, MetricRecorded):
+            mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[event.ok]
+            limit = "" if event.threshold is None else f" ({event.op} {event.threshold:g})"
+            unit = f" {event.unit}" if event.unit else ""
+            self.console.print(
+                f"[{style}]  {mark} {escape(event.stage)}: {escape(event.name)} "
+                f"{event.value:g}{escape(unit)}{limit}[/]"
             )
         elif isinstance(event, RunFinished):
             self.flush_partials(0)
@@ -211,6 +226,16 @@ class HeadlessRenderer:
             self.console.print(
                 f"[{style} bold]{icon} run {self.final.run_id} {self.final.status.lower()}[/]{tail}"
             )
+
+
+def _size(size: int) -> str:
+    """Whole units (12 KB, 3 MB): enough to tell one artifact from another at a glance."""
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{value:.0f} GB"
 
 
 def _one_line(command: str) -> str:

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from cdtui.config.models import Pipeline, Stage
 from cdtui.engine.events import (
+    ArtifactStored,
     Event,
     GateApproved,
     GateWaiting,
+    MetricRecorded,
     Notice,
     PhaseFinished,
     PhaseStarted,
@@ -35,6 +37,8 @@ from cdtui.engine.masking import SecretMasker
 from cdtui.engine.output import OutputSink
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import LocalProcess, ProcessResult
+from cdtui.store import STORE_DIR
+from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
 
 if TYPE_CHECKING:
     from cdtui.engine.remote import HostGroup
@@ -347,6 +351,7 @@ class Engine:
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
         if stage.on:
+            # Remote stages keep neither artifacts nor metrics: their files live on the hosts.
             from cdtui.engine.remote import run_remote
 
             began = time.monotonic()
@@ -356,6 +361,9 @@ class Engine:
         argv = shell_argv(stage.run) if isinstance(stage.run, str) else list(stage.run)
         cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
         env = self._stage_env(phase, stage, attempt)
+        logs = self.project_dir / STORE_DIR / "logs"
+        metrics = metrics_path(logs, self.run_id, phase, stage.name, attempt)
+        env["CDTUI_METRICS"] = str(metrics)
         output = OutputSink(self, phase, stage.name, attempt)
         process = LocalProcess(
             argv,
@@ -370,6 +378,8 @@ class Engine:
         try:
             if not cwd.is_dir():
                 raise NotADirectoryError(f"working directory {stage.cwd!r} does not exist")
+            metrics.parent.mkdir(parents=True, exist_ok=True)
+            metrics.unlink(missing_ok=True)  # only this attempt's lines count
             pid = process.start()
         except OSError as error:
             self._emit(StageStarted(self.run_id, time.time(), phase, stage.name, attempt, command))
@@ -406,7 +416,66 @@ class Engine:
             self.notice(
                 "error", f"processes survived SIGKILL: {result.survivors}", phase, stage.name
             )
+        result = await self._keep_outputs(phase, stage, attempt, result, cwd, metrics)
         return result, time.monotonic() - began
+
+    async def _keep_outputs(
+        self,
+        phase: str,
+        stage: Stage,
+        attempt: int,
+        result: ProcessResult,
+        cwd: Path,
+        metrics: Path,
+    ) -> ProcessResult:
+        """Record the attempt's metrics (whatever its status) and, if it succeeded, its artifacts.
+
+        File work runs in a thread: a large artifact must not stall other stages' output.
+        """
+        shown = os.path.relpath(metrics, self.project_dir)
+        found, warnings = await asyncio.to_thread(read_metrics, metrics, shown)
+        for text in warnings:
+            self.notice("warning", text, phase, stage.name)
+        mask = self.masker.mask_text
+        for m in found:
+            self._emit(
+                MetricRecorded(
+                    self.run_id,
+                    time.time(),
+                    phase,
+                    stage.name,
+                    attempt,
+                    mask(m.name),
+                    m.value,
+                    mask(m.unit),
+                    m.threshold,
+                    m.op,
+                    m.ok,
+                )
+            )
+        if result.status is not Status.SUCCEEDED or not stage.artifacts:
+            return result
+        root = self.project_dir / STORE_DIR
+        try:
+            stored = await asyncio.to_thread(
+                store_artifacts, stage.artifacts, cwd, self.project_dir, root
+            )
+        except ArtifactError as error:
+            return ProcessResult(Status.FAILED, result.exit_code, str(error))
+        for kept in stored:
+            self._emit(
+                ArtifactStored(
+                    self.run_id,
+                    time.time(),
+                    phase,
+                    stage.name,
+                    attempt,
+                    mask(kept.path),
+                    kept.sha256,
+                    kept.size,
+                )
+            )
+        return result
 
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""

@@ -115,6 +115,33 @@ class StageFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ArtifactStored(Event):
+    """A file named by a stage's ``artifacts:`` was kept by content (``sha256`` is hex)."""
+
+    phase: str
+    stage: str
+    attempt: int
+    path: str  # relative to the project dir
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRecorded(Event):
+    """One line a stage wrote to ``$CDTUI_METRICS``; ``ok`` is None when it has no threshold."""
+
+    phase: str
+    stage: str
+    attempt: int
+    name: str
+    value: float
+    unit: str = ""
+    threshold: float | None = None
+    op: str = "<="
+    ok: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice(Event):
     """Something the engine wants an operator to read that is not stage output."""
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from cdtui.engine.events import (
+    ArtifactStored,
     Event,
     GateApproved,
     GateWaiting,
+    MetricRecorded,
     Notice,
     PhaseFinished,
     PhaseStarted,
@@ -29,10 +31,19 @@ from cdtui.engine.events import (
     Status,
 )
 from cdtui.store import liveness
+from cdtui.store.artifacts import ArtifactRecord, MetricRecord, artifact_file
 from cdtui.store.db import AttemptRecord, RunDB, RunSummary, StoreError
 from cdtui.store.logs import LogBook, log_path
 
-__all__ = ["AttemptRecord", "RunStore", "RunSummary", "StoreError", "store_exists"]
+__all__ = [
+    "ArtifactRecord",
+    "AttemptRecord",
+    "MetricRecord",
+    "RunStore",
+    "RunSummary",
+    "StoreError",
+    "store_exists",
+]
 
 STORE_DIR = ".cdtui"
 _open_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
@@ -72,6 +83,8 @@ class RunStore:
             StageStarted: self._stage_started,
             StageFinished: self._stage_finished,
             Notice: self._notice,
+            ArtifactStored: self._artifact_stored,
+            MetricRecorded: self._metric_recorded,
         }
         _open_stores.add(self)
 
@@ -185,6 +198,28 @@ class RunStore:
     def _notice(self, e: Notice) -> None:
         self._db.insert_notice(e.run_id, e.level, e.text, e.phase, e.stage, e.at, e.extra)
 
+    def _artifact_stored(self, e: ArtifactStored) -> None:
+        self._db.insert_artifact(
+            ArtifactRecord(e.run_id, e.phase, e.stage, e.attempt, e.path, e.sha256, e.size, e.at)
+        )
+
+    def _metric_recorded(self, e: MetricRecorded) -> None:
+        self._db.insert_metric(
+            MetricRecord(
+                e.run_id,
+                e.phase,
+                e.stage,
+                e.attempt,
+                e.name,
+                e.value,
+                e.unit,
+                e.threshold,
+                e.op,
+                e.ok,
+                e.at,
+            )
+        )
+
     # -- reading ---------------------------------------------------------------------------------
 
     def recent_runs(self, limit: int = 20) -> list[RunSummary]:
@@ -243,3 +278,23 @@ class RunStore:
 
     def log_path(self, run_id: int, phase: str, stage: str, attempt: int) -> Path:
         return log_path(self.logs_dir, run_id, phase, stage, attempt)
+
+    def artifacts(self, run_id: int) -> list[ArtifactRecord]:
+        """The files the run's succeeded attempts stored, in the order they were stored."""
+        return self._db.artifacts(run_id)
+
+    def latest_artifacts(self) -> list[ArtifactRecord]:
+        """The artifacts of the newest run that stored any (empty when none ever did)."""
+        run_id = self._db.latest_artifact_run()
+        return [] if run_id is None else self._db.artifacts(run_id)
+
+    def metrics(self, run_id: int) -> list[MetricRecord]:
+        return self._db.metrics(run_id)
+
+    def runs_with_artifact(self, sha256: str) -> list[int]:
+        """Run ids, ascending, whose attempts stored exactly these bytes."""
+        return self._db.runs_with_artifact(sha256)
+
+    def artifact_file(self, sha256: str) -> Path:
+        """Where the stored copy of a digest lives (it may not exist if never stored)."""
+        return artifact_file(self.root, sha256)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdtui.engine.events import Status
+from cdtui.store.artifacts import ArtifactRecord, MetricRecord
 from cdtui.store.liveness import Liveness, ProcessIdentity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: artifacts, metrics
 BUSY_TIMEOUT_S = 10.0
 _UNFINISHED = tuple(s.value for s in Status if not s.finished)
 
@@ -40,6 +41,13 @@ _TABLES = {
     "notices": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
         level TEXT NOT NULL, text TEXT NOT NULL, phase TEXT NOT NULL, stage TEXT NOT NULL,
         at REAL NOT NULL, extra TEXT NOT NULL DEFAULT '{}'""",
+    "artifacts": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, path TEXT NOT NULL,
+        sha256 TEXT NOT NULL, size INTEGER NOT NULL, at REAL NOT NULL""",
+    "metrics": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
+        value REAL NOT NULL, unit TEXT NOT NULL DEFAULT '', threshold REAL,
+        op TEXT NOT NULL DEFAULT '<=', ok INTEGER, at REAL NOT NULL""",
 }
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS run_states_run ON run_states(run_id, seq)",
@@ -47,6 +55,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS attempt_states_run ON attempt_states(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS notices_run ON notices(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256, run_id)",
+    "CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq)",
 )
 
 
@@ -118,6 +129,7 @@ class RunDB:
             )
         if version == SCHEMA_VERSION:
             return
+        # Every statement is IF NOT EXISTS: an older store just gains what it lacks.
         with self.transaction():
             for statement in _schema():
                 self._conn.execute(statement)
@@ -225,6 +237,32 @@ class RunDB:
             "INSERT INTO notices (run_id, level, text, phase, stage, at, extra)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, level, text, phase, stage, at, json.dumps(extra)),
+        )
+
+    def insert_artifact(self, r: ArtifactRecord) -> None:
+        self.execute(
+            "INSERT INTO artifacts (run_id, phase, stage, attempt, path, sha256, size, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.run_id, r.phase, r.stage, r.attempt, r.path, r.sha256, r.size, r.at),
+        )
+
+    def insert_metric(self, record: MetricRecord) -> None:
+        self.execute(
+            "INSERT INTO metrics (run_id, phase, stage, attempt, name, value, unit, threshold,"
+            " op, ok, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.run_id,
+                record.phase,
+                record.stage,
+                record.attempt,
+                record.name,
+                record.value,
+                record.unit,
+                record.threshold,
+                record.op,
+                None if record.ok is None else int(record.ok),
+                record.at,
+            ),
         )
 
     def interrupt_dead_runs(
@@ -340,3 +378,31 @@ class RunDB:
             "SELECT level, text, phase, stage, at FROM notices WHERE run_id = ? ORDER BY seq",
             (run_id,),
         ).fetchall()
+
+    def artifacts(self, run_id: int) -> list[ArtifactRecord]:
+        rows = self.execute(
+            "SELECT run_id, phase, stage, attempt, path, sha256, size, at FROM artifacts"
+            " WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [ArtifactRecord(*row) for row in rows]
+
+    def latest_artifact_run(self) -> int | None:
+        return self.execute("SELECT MAX(run_id) FROM artifacts").fetchone()[0]
+
+    def runs_with_artifact(self, sha256: str) -> list[int]:
+        rows = self.execute(
+            "SELECT DISTINCT run_id FROM artifacts WHERE sha256 = ? ORDER BY run_id", (sha256,)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def metrics(self, run_id: int) -> list[MetricRecord]:
+        rows = self.execute(
+            "SELECT run_id, phase, stage, attempt, name, value, unit, threshold, op, ok, at"
+            " FROM metrics WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [
+            MetricRecord(*row[:9], None if row[9] is None else bool(row[9]), row[10])
+            for row in rows
+        ]

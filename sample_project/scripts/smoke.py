@@ -2,12 +2,15 @@
 
 A stand-in load test until cdtui gets a built-in load stage. Bounded: each request has a
 timeout and the whole run a deadline, so a hung server fails the stage instead of stalling it.
+Under cdtui (``CDTUI_METRICS`` set) it also appends its figures there as JSON lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
 import threading
 import time
@@ -77,6 +80,28 @@ def run(url: str, requests: int, concurrency: int, timeout: float, deadline: flo
     return results
 
 
+def write_metrics(path: str, results: Results, p95_budget: float, max_errors: int) -> None:
+    """Append the run's figures as cdtui metric lines (p95 and errors carry their limits)."""
+    lines = [
+        {"name": "requests", "value": len(results.latencies_ms)},
+        {"name": "errors", "value": results.error_count, "threshold": max_errors, "op": "<="},
+    ]
+    if results.latencies_ms:
+        p50, p95 = (percentile(results.latencies_ms, pct) for pct in (50, 95))
+        lines[:0] = [
+            {"name": "p50", "value": round(p50, 3), "unit": "ms"},
+            {
+                "name": "p95",
+                "value": round(p95, 3),
+                "unit": "ms",
+                "threshold": p95_budget,
+                "op": "<=",
+            },
+        ]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
@@ -94,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.url, args.requests, args.concurrency, args.timeout, args.deadline)
     elapsed = time.perf_counter() - started
     latencies = results.latencies_ms
+    if os.environ.get("CDTUI_METRICS"):
+        write_metrics(os.environ["CDTUI_METRICS"], results, args.p95_ms, args.max_errors)
     if not latencies:
         print(f"FAIL: no request completed within {args.deadline:g}s")
         return 1
