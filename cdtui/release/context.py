@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdtui.config.durations import format_duration
 from cdtui.config.release import ReleaseSpec
+from cdtui.engine.events import Status
 from cdtui.release.control import difference, key_of, live_colour
 from cdtui.release.rollout import State, other
 from cdtui.release.routers import RouterError, Weights, make_router
@@ -146,7 +147,7 @@ async def gather(
         _idle_refusal(context, watch)
         if store is not None:
             await asyncio.to_thread(_artifact_facts, context, store, pipeline)
-        await asyncio.to_thread(_commits, context, project_dir, store)
+        await asyncio.to_thread(_commits, context, project_dir)
     return context
 
 
@@ -203,7 +204,7 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
         if test_phase is None:
             break
         statuses = _phase_statuses(store, run_id, pipeline)
-        if statuses.get(test_phase) == "succeeded":
+        if statuses.get(test_phase) is Status.SUCCEEDED:
             context.tested_run = run_id
             context.tested_by = f"run #{run_id} passed {test_phase}"
             break
@@ -211,7 +212,15 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
         context.tested_by = (
             f"NOT TESTED: no run passed {test_phase} with this artifact" if test_phase else ""
         )
-    if context.tested_run is not None:
+    if context.tested_run is not None and test_phase is not None:
+        from cdtui.engine.state import RunState
+        from cdtui.presentation import ICONS
+
+        tested = RunState.from_store(store, context.tested_run, pipeline).phases.get(test_phase)
+        if tested is not None and tested.stages:
+            context.results.append(
+                " · ".join(f"{ICONS[s.status]} {s.name}" for s in tested.stages.values())
+            )
         for metric in store.metrics(context.tested_run):
             mark = {True: "✓", False: "✗", None: "·"}[metric.ok]
             limit = "" if metric.threshold is None else f" (limit {metric.op} {metric.threshold:g})"
@@ -236,31 +245,41 @@ def _phase_before(pipeline: Pipeline | None, phase: str) -> str | None:
     return names[index - 1] if index > 0 else None
 
 
-def _phase_statuses(store: RunStore, run_id: int, pipeline: Pipeline | None) -> dict[str, str]:
+def _phase_statuses(store: RunStore, run_id: int, pipeline: Pipeline | None) -> dict[str, Status]:
     from cdtui.engine.state import RunState
 
     state = RunState.from_store(store, run_id, pipeline)
-    return {name: str(ps.status.value) for name, ps in state.phases.items() if ps.stages}
+    return {name: ps.status for name, ps in state.phases.items() if ps.stages}
 
 
-def _commits(context: ReleaseContext, project_dir: Path, store: RunStore | None) -> None:
-    """Commits since the commit the last release was made from (recorded in alerts? no: git)."""
+def _commits(context: ReleaseContext, project_dir: Path) -> None:
+    """Commits since HEAD at the last release done from here (DIR/.cdtui/released-commit)."""
     since = _last_released_commit(project_dir)
-    span = f"{since}..HEAD" if since else "HEAD"
-    try:
-        out = subprocess.run(
+
+    def log(span: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             ["git", "log", "--oneline", "--no-decorate", f"-{MAX_COMMITS + 1}", span],
             cwd=project_dir,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT,
         )
+
+    try:
+        out = log(f"{since}..HEAD" if since else "HEAD")
+        if out.returncode != 0 and since:  # history rewritten since: say so, list the latest
+            out, lost = log("HEAD"), since
+            since = ""
+        else:
+            lost = ""
     except (OSError, subprocess.TimeoutExpired) as exc:
         context.commits_note = f"git not available: {exc}"
         return
     if out.returncode != 0:
         context.commits_note = "not a git repository: no commit list"
         return
+    if lost:
+        context.warnings.append(f"the last released commit {lost[:10]} is not in this history")
     lines = out.stdout.splitlines()
     context.commits = lines[:MAX_COMMITS]
     more = " (and more)" if len(lines) > MAX_COMMITS else ""

@@ -42,3 +42,13 @@ class ReleaseStateChanged(Event):
     state: str
     step: int
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ColourDeployed(Event):
+    """The idle colour was deployed with these stored bytes (built by run ``built_by``)."""
+
+    colour: str
+    sha256: str
+    artifact: str
+    built_by: int

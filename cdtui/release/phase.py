@@ -18,7 +18,12 @@ from cdtui.engine.events import Event, PhaseFinished, StageFinished, StageStarte
 from cdtui.engine.output import OutputSink
 from cdtui.release.autostart import ensure_embedded_router
 from cdtui.release.control import locked, prepare
-from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.release.events import (
+    ColourDeployed,
+    HealthSampled,
+    ReleaseStateChanged,
+    WeightChanged,
+)
 from cdtui.release.rollout import ReleaseError, Rollout, State
 from cdtui.release.routers import RouterError
 from cdtui.store.releases import ReleaseLocked
@@ -155,6 +160,14 @@ async def _release(engine: Engine, phase_plan: PhasePlan, log: ReleaseLog) -> tu
     return (Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED), outcome.reason
 
 
+def _deployed(engine: Engine, colour: str, name: str, digest: str, built_by: int) -> None:
+    from cdtui.release.deployments import Deployment, record
+
+    now = time.time()
+    record(engine.project_dir, Deployment(colour, digest, name, built_by, engine.run_id, now))
+    engine._emit(ColourDeployed(engine.run_id, now, colour, digest, name, built_by))
+
+
 async def _abort_on_cancel(engine: Engine, abort: Callable[[str], None]) -> None:
     await engine._cancelled.wait()
     abort(f"run {engine._cancel_reason}")
@@ -169,6 +182,14 @@ async def _deploy(
     argv = shell_argv(deploy) if isinstance(deploy, str) else list(deploy)
     env = {**engine.environ, **engine.pipeline.env, **engine.secrets}
     env.update(CDTUI_RUN_ID=str(engine.run_id), CDTUI_PHASE=phase, CDTUI_COLOUR=colour)
+    from cdtui.release.deployments import release_artifact
+
+    artifact = await asyncio.to_thread(release_artifact, engine.project_dir)
+    if artifact is not None:
+        name, digest, built_by, stored = artifact
+        env.update(CDTUI_ARTIFACT=str(stored), CDTUI_ARTIFACT_SHA256=digest)
+        env["CDTUI_ARTIFACT_NAME"] = name
+        log.line(f"artifact {name} sha256:{digest} (stored by run #{built_by}): $CDTUI_ARTIFACT")
     shown = engine.masker.mask_text(deploy if isinstance(deploy, str) else " ".join(deploy))
     engine.notice("info", f"deploying idle {colour}: {shown}", phase)
     log.line(f"deploying idle {colour}: $ {shown}")
@@ -198,4 +219,6 @@ async def _deploy(
         log.line(text)  # the whole output, masked on its way to the log
     if proc.returncode != 0:
         return f"deploy of idle {colour} failed (exit {proc.returncode}): traffic unchanged"
+    if artifact is not None:
+        _deployed(engine, colour, *artifact[:3])
     return ""

@@ -59,8 +59,13 @@ class ReleasePoller:
         self._last_seq = 0
 
     def start(self) -> None:
+        from cdtui.release.deployments import latest
+        from cdtui.release.watch import Deployed
+
         for moment in load_alerts(self.project_dir):
             self.watch.alerts.append(moment)
+        for colour, d in latest(self.project_dir).items():
+            self.watch.deployed[colour] = Deployed(d.sha256, d.artifact, d.built_by)
         self.watch.on_alert = lambda moment: store_alert(self.project_dir, moment)
         self._tasks = [
             asyncio.create_task(self._router_loop(), name="release-router"),

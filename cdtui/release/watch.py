@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 
 from cdtui.config.release import ReleaseSpec
 from cdtui.engine.events import Event, Notice, PhaseFinished, PhaseStarted
-from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.release.events import (
+    ColourDeployed,
+    HealthSampled,
+    ReleaseStateChanged,
+    WeightChanged,
+)
 from cdtui.release.routers.base import Weights
 
 SERIES_SECONDS = 120
@@ -150,7 +155,7 @@ class Deployed:
 
     digest: str = ""
     artifact: str = ""
-    run_id: int | None = None
+    run_id: int | None = None  # the run that built (stored) these bytes
 
 
 class ReleaseWatch:
@@ -197,6 +202,11 @@ class ReleaseWatch:
                 self.read_back(weights, event.at)
             else:
                 self.asked = weights
+        elif isinstance(event, ColourDeployed):
+            self.deployed[event.colour] = Deployed(event.sha256, event.artifact, event.built_by)
+            self._moment(
+                event.at, f"{event.colour} deployed: {event.artifact} sha256:{event.sha256[:12]}"
+            )
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
             self._state(event.state, event.step, event.reason, event.at)

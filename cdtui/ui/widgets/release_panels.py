@@ -121,7 +121,7 @@ class ColourPanel(Static):
             if deployed is not None and deployed.digest:
                 text.append(f" · {deployed.artifact} sha256:{deployed.digest[:12]}")
                 if deployed.run_id is not None:
-                    text.append(f" · run #{deployed.run_id}", style="dim")
+                    text.append(f" · built by run #{deployed.run_id}", style="dim")
             text.append("\n")
         url = {"blue": watch.spec.blue.url, "green": watch.spec.green.url}.get(self.colour, "")
         if url:

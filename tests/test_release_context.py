@@ -1,0 +1,87 @@
+"""What the release confirmation tells: commits since the last release (git), the refusals."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from routing_fixtures import free_port
+
+from cdtui.config.release import ReleaseSpec
+from cdtui.release.context import gather, record_released_commit
+from cdtui.release.watch import Check, ReleaseWatch
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(cwd),
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def spec(**green: object) -> ReleaseSpec:
+    return ReleaseSpec.model_validate(
+        {
+            "router": {"kind": "embedded", "listen": f"127.0.0.1:{free_port()}"},
+            "blue": {"url": "http://127.0.0.1:9"},
+            "green": {"url": "http://127.0.0.1:10", **green},
+        }
+    )
+
+
+def commit(repo: Path, message: str) -> None:
+    (repo / "file.txt").write_text(message)
+    git(repo, "add", "file.txt")
+    git(repo, "commit", "-q", "-m", message)
+
+
+async def test_commits_since_the_last_release_come_from_git(tmp_path: Path):
+    git(tmp_path, "init", "-q")
+    commit(tmp_path, "first")
+    record_released_commit(tmp_path)
+    commit(tmp_path, "Catalogue: sort by price")
+    commit(tmp_path, "Health: report the colour")
+    context = await gather(spec(), "Release", tmp_path, None)
+    assert context.commits_note.startswith("2 since the last release")
+    assert [c.split(" ", 1)[1] for c in context.commits] == [
+        "Health: report the colour",
+        "Catalogue: sort by price",
+    ]
+    assert context.router_note == "not running: the release starts it"
+    assert context.refusal is None
+
+
+async def test_a_rewritten_history_is_said_not_hidden(tmp_path: Path):
+    git(tmp_path, "init", "-q")
+    commit(tmp_path, "first")
+    (tmp_path / ".cdtui").mkdir()
+    (tmp_path / ".cdtui" / "released-commit").write_text("0123456789abcdef" * 2 + "01234567\n")
+    context = await gather(spec(), "Release", tmp_path, None)
+    assert any("is not in this history" in w for w in context.warnings)
+    assert [c.split(" ", 1)[1] for c in context.commits] == ["first"]
+
+
+async def test_outside_git_the_confirmation_says_so(tmp_path: Path):
+    context = await gather(spec(), "Release", tmp_path, None)
+    assert context.commits == [] and "not a git repository" in context.commits_note
+
+
+async def test_an_unhealthy_idle_colour_is_refused_only_when_nothing_redeploys_it(tmp_path: Path):
+    for green, refused in (({}, True), ({"deploy": "./deploy.sh"}, False)):
+        watch = ReleaseWatch(spec(**green), "Release")
+        for at in range(3):
+            watch.sample("green", Check(float(at), False, 1.0, 503, "HTTP 503, expected 200"))
+        context = await gather(watch.spec, "Release", tmp_path, watch)
+        assert (context.refusal is not None) is refused
+        if refused:
+            assert "Idle green is unhealthy" in context.refusal.title
+            assert "green.deploy is not set" in context.refusal.fix
+        else:
+            assert any("deploys it first" in w for w in context.warnings)
