@@ -85,3 +85,74 @@ async def test_an_unhealthy_idle_colour_is_refused_only_when_nothing_redeploys_i
             assert "green.deploy is not set" in context.refusal.fix
         else:
             assert any("deploys it first" in w for w in context.warnings)
+
+
+async def test_the_release_ships_the_tested_artifact_and_says_so(tmp_path: Path):
+    """Package stores the bytes; Load & Perf measures; the release deploys those very bytes
+    (CDTUI_ARTIFACT) and the next confirmation names them, the run that tested them, and its
+    measured results."""
+    import hashlib
+    import json
+
+    from release_backends import faulty_server
+    from routing_fixtures import embedded_router
+    from test_release_rollout import fast
+
+    from cdtui.engine.engine import EngineOptions
+    from cdtui.release.deployments import latest
+    from cdtui.release.events import ColourDeployed
+    from cdtui.session import Session
+
+    metric = {"name": "p95 static", "value": 6.5, "unit": "ms", "threshold": 50}
+    with faulty_server("blue") as blue, faulty_server("green") as green:
+        block = fast(blue.url, green.url, free_port())
+        block["green"]["deploy"] = (  # type: ignore[index]
+            'echo "deploying $CDTUI_ARTIFACT_NAME $CDTUI_ARTIFACT_SHA256"; '
+            'cmp "$CDTUI_ARTIFACT" dist/app.pyz'
+        )
+        phases = [
+            {
+                "name": "Acceptance",
+                "stages": [
+                    {
+                        "name": "package",
+                        "run": "mkdir -p dist && echo the bytes > dist/app.pyz",
+                        "artifacts": ["dist/*.pyz"],
+                    }
+                ],
+            },
+            {
+                "name": "Load & Perf",
+                "stages": [
+                    {"name": "smoke", "run": f"echo '{json.dumps(metric)}' >> \"$CDTUI_METRICS\""}
+                ],
+            },
+            {"name": "Release", "release": block},
+        ]
+        (tmp_path / "cdtui.yaml").write_text(json.dumps({"project": "shop", "phases": phases}))
+        with embedded_router(tmp_path, block):
+            session = Session(tmp_path)
+            assert session.load() == []
+            events: list = []
+            engine = session.start(session.plan(), [events.append], options=EngineOptions())
+            await session.task
+            assert engine.status.ok, [e for e in events if "FAILED" in str(e)]
+            digest = hashlib.sha256(b"the bytes\n").hexdigest()
+            deployed = [e for e in events if isinstance(e, ColourDeployed)]
+            assert [(d.colour, d.sha256, d.artifact) for d in deployed] == [
+                ("green", digest, "dist/app.pyz")
+            ]
+            assert latest(tmp_path)["green"].sha256 == digest
+            context = await gather(
+                engine.pipeline.phases[2].release,
+                "Release",
+                tmp_path,
+                None,
+                session.store,
+                session.pipeline,
+            )
+            session.close()
+    assert context.artifact.sha256 == digest and context.artifact.path == "dist/app.pyz"
+    assert context.tested_run == engine.run_id
+    assert context.tested_by == f"run #{engine.run_id} passed Load & Perf"
+    assert "✓ smoke: p95 static 6.5ms (limit <= 50)" in context.results

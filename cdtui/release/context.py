@@ -192,8 +192,7 @@ def _idle_refusal(context: ReleaseContext, watch: ReleaseWatch | None) -> None:
 
 def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline | None) -> None:
     """The newest stored artifact, the newest run that tested it, and that run's results."""
-    latest = getattr(store, "latest_artifacts", None)
-    artifacts = latest() if latest is not None else []
+    artifacts = store.latest_artifacts()
     if not artifacts:
         context.tested_by = "no artifact stored yet: run the pipeline to build and test one"
         return

@@ -30,7 +30,7 @@ def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
     if not store_exists(project_dir):
         return None
     with RunStore(project_dir) as store:
-        found = store.latest_artifacts() if hasattr(store, "latest_artifacts") else []
+        found = store.latest_artifacts()
         if not found:
             return None
         newest = found[-1]
