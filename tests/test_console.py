@@ -289,3 +289,15 @@ async def test_filter_split_command_pane_and_cancel_run_keys(tmp_path: Path):
         await pilot.press("C")
         await wait_for(pilot, lambda: run_status(app) is Status.CANCELLED)
         assert screen.state.phases["P"].stages["long"].status is Status.CANCELLED
+
+
+async def test_the_real_console_freezes_its_startup_objects_once_open(tmp_path: Path):
+    import gc
+
+    before = gc.get_freeze_count()
+    app = CdtuiApp(project(tmp_path), freeze_gc=True)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: gc.get_freeze_count() > before)
+    finally:
+        gc.unfreeze()

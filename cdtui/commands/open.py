@@ -32,4 +32,4 @@ def open_console(
     if pipeline_file is not None:
         pipeline_file = pipeline_file.resolve()
     os.chdir(project_dir)  # stages spawn fastest in the directory they run in
-    CdtuiApp(project_dir, pipeline_file, readonly=readonly, theme=theme).run()
+    CdtuiApp(project_dir, pipeline_file, readonly=readonly, theme=theme, freeze_gc=True).run()

@@ -108,7 +108,7 @@ def run(
         from cdtui.ui.app import CdtuiApp
 
         os.chdir(project_dir)
-        CdtuiApp(project_dir, path, autostart=(phases, stages)).run()
+        CdtuiApp(project_dir, path, autostart=(phases, stages), freeze_gc=True).run()
         return
     hint = f"cdtui logs {{run_id}} {_quote(project_dir)}"
     os.chdir(project_dir)  # stages spawn fastest in the directory they run in

@@ -72,8 +72,10 @@ class CdtuiApp(App[None]):
         theme: str | None = None,
         autostart: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
         monitor: bool = True,
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
+        self.freeze_gc = freeze_gc  # the real console: see _freeze_startup_objects
         self.monitor = monitor  # poll the router and check health in the background
         self.release_watch: ReleaseWatch | None = None
         self._release_poller: ReleasePoller | None = None
@@ -140,6 +142,8 @@ class CdtuiApp(App[None]):
                 self.call_after_refresh(main.start_selection, phases, stages)
             for key in typed_ahead:
                 self.call_after_refresh(self.simulate_key, key)
+            if self.freeze_gc:
+                self.call_after_refresh(self._freeze_startup_objects)
         self.set_interval(0.5, self._watch_pipeline_file)
 
     def _watch_release(self) -> None:
@@ -192,6 +196,14 @@ class CdtuiApp(App[None]):
             self.switch_screen(MonitorScreen(self.release_watch))
         else:
             self.push_screen(MonitorScreen(self.release_watch))
+
+    def _freeze_startup_objects(self) -> None:
+        """Keep the ~50k objects of Textual's start-up out of every later full collection: each
+        pass over them stalled the loop 12-32 ms, the four-pane lag spikes (bench/console_log_
+        throughput.py). Not in tests, where frozen objects of many apps would pile up."""
+        import gc
+
+        gc.freeze()
 
     def _watch_pipeline_file(self) -> None:
         stamp = self.session.file_stamp()
