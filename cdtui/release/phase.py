@@ -139,7 +139,8 @@ async def _release(engine: Engine, phase_plan: PhasePlan, log: ReleaseLog) -> tu
                 log.line(f"note: {note}")
             deploy = spec.green.deploy if rollout.idle == "green" else spec.blue.deploy
             if deploy is not None:
-                failed = await _deploy(engine, name, rollout.idle, deploy, log)
+                url = spec.green.url if rollout.idle == "green" else spec.blue.url
+                failed = await _deploy(engine, name, rollout.idle, url, deploy, log)
                 if failed:
                     return Status.FAILED, failed
             watcher = asyncio.create_task(_abort_on_cancel(engine, rollout.abort))
@@ -174,14 +175,18 @@ async def _abort_on_cancel(engine: Engine, abort: Callable[[str], None]) -> None
 
 
 async def _deploy(
-    engine: Engine, phase: str, colour: str, deploy: str | list[str], log: ReleaseLog
+    engine: Engine, phase: str, colour: str, url: str, deploy: str | list[str], log: ReleaseLog
 ) -> str:
-    """Run the idle colour's deploy command in the project; '' when it succeeded."""
+    """Run the idle colour's deploy command in the project; '' when it succeeded.
+
+    It learns the colour and where it must answer (CDTUI_COLOUR, CDTUI_COLOUR_URL), and the
+    stored artifact to ship (CDTUI_ARTIFACT, CDTUI_ARTIFACT_SHA256, CDTUI_ARTIFACT_NAME)."""
     from cdtui.engine.engine import shell_argv
 
     argv = shell_argv(deploy) if isinstance(deploy, str) else list(deploy)
     env = {**engine.environ, **engine.pipeline.env, **engine.secrets}
     env.update(CDTUI_RUN_ID=str(engine.run_id), CDTUI_PHASE=phase, CDTUI_COLOUR=colour)
+    env["CDTUI_COLOUR_URL"] = url
     from cdtui.release.deployments import release_artifact
 
     artifact = await asyncio.to_thread(release_artifact, engine.project_dir)

@@ -3,7 +3,8 @@
 The Release phase runs ``python scripts/deploy.py`` for the idle colour (``CDTUI_COLOUR``). It is
 idempotent: it stops that colour's previous server (pid file), starts the .pyz detached (its own
 session, output to its log) so the server outlives this command and cdtui, and waits for /health.
-Ports come from SHOP_BLUE_PORT / SHOP_GREEN_PORT (the pipeline env), matching the release URLs.
+The port comes from the colour's URL in the release block (cdtui passes CDTUI_COLOUR_URL); run by
+hand, from SHOP_BLUE_PORT / SHOP_GREEN_PORT, else 8102 / 8103.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 try:  # imported as scripts.deploy by the unit tests, run as scripts/deploy.py by the pipeline
     from scripts.staging import is_our_server, port_in_use, process_state, tail
@@ -71,11 +73,16 @@ class Colour:
 
 
 def colour_of(name: str, env: dict[str, str], state_dir: Path = STATE_DIR) -> Colour:
-    """The colour named ``name`` with its port from SHOP_<COLOUR>_PORT, else the default."""
+    """The colour named ``name`` on the port of the URL cdtui checks it at (CDTUI_COLOUR_URL,
+    when cdtui deploys that colour), else SHOP_<COLOUR>_PORT, else the default."""
     if name not in DEFAULT_PORTS:
         raise DeployError(f"colour must be blue or green, got {name!r}")
     variable = f"SHOP_{name.upper()}_PORT"
     text = env.get(variable) or str(DEFAULT_PORTS[name])
+    if env.get("CDTUI_COLOUR") == name and env.get("CDTUI_COLOUR_URL"):
+        variable = "CDTUI_COLOUR_URL"
+        port = urlsplit(env["CDTUI_COLOUR_URL"]).port
+        text = str(port) if port else ""
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise DeployError(f"{variable} must be a port 1..65535, got {text!r}")
     return Colour(name, int(text), state_dir)

@@ -20,10 +20,17 @@ class ColourTest(unittest.TestCase):
         self.assertEqual(green.fault_file, Path("state/fault-green"))
         self.assertEqual(colour_of("blue", {}).port, 8102)
 
-    def test_port_from_the_pipeline_env(self) -> None:
+    def test_port_by_hand_from_the_env(self) -> None:
         self.assertEqual(colour_of("blue", {"SHOP_BLUE_PORT": "9002"}).port, 9002)
         with self.assertRaisesRegex(DeployError, "SHOP_GREEN_PORT"):
             colour_of("green", {"SHOP_GREEN_PORT": "http"})
+
+    def test_port_from_the_url_cdtui_checks_the_colour_at(self) -> None:
+        env = {"CDTUI_COLOUR": "green", "CDTUI_COLOUR_URL": "http://127.0.0.1:9103"}
+        self.assertEqual(colour_of("green", {**env, "SHOP_GREEN_PORT": "1"}).port, 9103)
+        self.assertEqual(colour_of("blue", env).port, 8102)  # the URL is green's
+        with self.assertRaisesRegex(DeployError, "CDTUI_COLOUR_URL"):
+            colour_of("green", {**env, "CDTUI_COLOUR_URL": "http://127.0.0.1"})
 
     def test_unknown_colour(self) -> None:
         with self.assertRaisesRegex(DeployError, "blue or green"):
