@@ -50,35 +50,60 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def checks(watch: ReleaseWatch, start: float, end: float, *, failing: str = "") -> None:
-    """Both colours checked every 0.5 s with steady, varied latencies."""
-    at, index = start, 0
+def check_events(start: float, end: float, failing: str = "") -> list[HealthSampled]:
+    """Both colours checked every 0.5 s with steady, varied latencies; ``failing`` fails its
+    last 3 s of checks."""
+    events, at, index = [], start, 0
     while at <= end:
         for colour, base in (("blue", 4.0), ("green", 6.0)):
             bad = colour == failing and at > end - 3
             latency = base + (index % 7) * 1.5 + (index % 3)
-            event = HealthSampled(
-                1,
-                at,
-                colour,
-                not bad,
-                latency,
-                500 if bad else 200,
-                "HTTP 500, expected 200" if bad else "",
-                "1.2.0" if colour == "blue" else "1.3.0",
+            events.append(
+                HealthSampled(
+                    1,
+                    at,
+                    colour,
+                    not bad,
+                    latency,
+                    500 if bad else 200,
+                    "HTTP 500, expected 200" if bad else "",
+                    "1.2.0" if colour == "blue" else "1.3.0",
+                )
             )
-            watch.apply(event)
         at += 0.5
         index += 1
+    return events
+
+
+def checks(watch: ReleaseWatch, start: float, end: float, *, failing: str = "") -> None:
+    for event in check_events(start, end, failing):
+        watch.apply(event)
+
+
+def in_order(watch: ReleaseWatch, events: list) -> None:
+    """Checks and release events applied as they would arrive: by time."""
+    for event in sorted(events, key=lambda e: e.at):
+        watch.apply(event)
+
+
+def shift(at: float, green: int) -> list:
+    return [
+        WeightChanged(1, at, 100 - green, green, False),
+        WeightChanged(1, at + 0.05, 100 - green, green, True),
+        ReleaseStateChanged(1, at + 0.1, "step", green, f"idle green takes {green}% of traffic"),
+    ]
+
+
+def starting(at: float) -> list:
+    return [
+        PhaseStarted(1, at, "Release"),
+        ReleaseStateChanged(1, at, "preflight", 0, "checking idle green before it takes traffic"),
+    ]
 
 
 def weights(watch: ReleaseWatch, at: float, green: int) -> None:
     watch.apply(WeightChanged(1, at, 100 - green, green, False))
     watch.apply(WeightChanged(1, at + 0.05, 100 - green, green, True))
-
-
-def state(watch: ReleaseWatch, at: float, name: str, step: int, reason: str) -> None:
-    watch.apply(ReleaseStateChanged(1, at, name, step, reason))
 
 
 def before(watch: ReleaseWatch) -> None:
@@ -88,48 +113,44 @@ def before(watch: ReleaseWatch) -> None:
 
 def mid_shift(watch: ReleaseWatch) -> None:
     weights(watch, T0 - 80, 0)
-    checks(watch, T0, NOW)
-    watch.apply(PhaseStarted(1, T0 + 40, "Release"))
-    state(watch, T0 + 40, "preflight", 0, "checking idle green before it takes traffic")
-    for at, step in ((T0 + 42, 10), (T0 + 46, 25), (T0 + 58, 50)):
-        weights(watch, at, step)
-        state(watch, at + 0.1, "step", step, f"idle green takes {step}% of traffic")
+    steps = [
+        e for at, step in ((T0 + 42, 10), (T0 + 46, 25), (T0 + 58, 50)) for e in shift(at, step)
+    ]
+    in_order(watch, check_events(T0, NOW) + starting(T0 + 40) + steps)
 
 
 def rolled_back(watch: ReleaseWatch) -> None:
     weights(watch, T0 - 80, 0)
-    checks(watch, T0, NOW - 1, failing="green")
-    watch.apply(PhaseStarted(1, T0 + 40, "Release"))
-    state(watch, T0 + 40, "preflight", 0, "checking idle green before it takes traffic")
-    for at, step in ((T0 + 42, 10), (T0 + 46, 25), (T0 + 50, 50)):
-        weights(watch, at, step)
-        state(watch, at + 0.1, "step", step, f"idle green takes {step}% of traffic")
-    weights(watch, NOW - 0.5, 0)
-    state(
-        watch,
-        NOW - 0.4,
-        "aborted",
-        0,
-        "idle green 3 consecutive failed checks (HTTP 500, expected 200); all traffic is back "
-        "on live blue",
-    )
+    steps = [
+        e for at, step in ((T0 + 42, 10), (T0 + 46, 25), (T0 + 50, 50)) for e in shift(at, step)
+    ]
+    back = [
+        WeightChanged(1, NOW - 0.5, 100, 0, False),
+        WeightChanged(1, NOW - 0.45, 100, 0, True),
+        ReleaseStateChanged(
+            1,
+            NOW - 0.4,
+            "aborted",
+            0,
+            "idle green 3 consecutive failed checks (HTTP 500, expected 200); all traffic is "
+            "back on live blue",
+        ),
+    ]
+    in_order(watch, check_events(T0, NOW - 1, "green") + starting(T0 + 40) + steps + back)
 
 
 def done(watch: ReleaseWatch) -> None:
     weights(watch, T0 - 80, 0)
-    checks(watch, T0, NOW)
-    watch.apply(PhaseStarted(1, T0 + 30, "Release"))
-    state(watch, T0 + 30, "preflight", 0, "checking idle green before it takes traffic")
-    for at, step in ((T0 + 32, 10), (T0 + 36, 25), (T0 + 40, 50), (T0 + 44, 100)):
-        weights(watch, at, step)
-        state(watch, at + 0.1, "step", step, f"idle green takes {step}% of traffic")
-    state(
-        watch,
+    points = ((T0 + 32, 10), (T0 + 36, 25), (T0 + 40, 50), (T0 + 44, 100))
+    steps = [e for at, step in points for e in shift(at, step)]
+    finished = ReleaseStateChanged(
+        1,
         T0 + 48.1,
         "done",
         100,
         "green is live; blue is idle and kept warm for 10m (until 08:18:08): rollback is instant",
     )
+    in_order(watch, check_events(T0, NOW) + starting(T0 + 30) + steps + [finished])
 
 
 async def release_view(pilot, scenario) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cdtui.store import RunStore
 
 GIT_TIMEOUT = 3.0
-MAX_COMMITS = 8
+MAX_COMMITS = 6
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
             mark = {True: "✓", False: "✗", None: "·"}[metric.ok]
             limit = "" if metric.threshold is None else f" (limit {metric.op} {metric.threshold:g})"
             context.results.append(
-                f"{mark} {metric.stage}: {metric.name} {metric.value:g}{metric.unit}{limit}"
+                f"{mark} {metric.stage}: {metric.name} {metric.value:.4g}{metric.unit}{limit}"
             )
 
 

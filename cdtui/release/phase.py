@@ -120,12 +120,16 @@ async def _release(engine: Engine, phase_plan: PhasePlan, log: ReleaseLog) -> tu
             "before it (the release deploys with green.deploy / blue.deploy)"
         )
 
+    reached = [0]  # the last step with traffic: where an abort happened (its event says 0)
+
     def emit(event: Event) -> None:
         engine._emit(event)
         log.event(event)
         if isinstance(event, ReleaseStateChanged):
             level = _LEVELS.get(event.state, "info")
-            engine.notice(level, f"release {event.state} at {event.step}%: {event.reason}", name)
+            step = event.step or reached[0]
+            reached[0] = step
+            engine.notice(level, f"release {event.state} at {step}%: {event.reason}", name)
 
     try:
         started = await ensure_embedded_router(spec, engine.project_dir)

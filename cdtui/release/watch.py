@@ -15,7 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cdtui.config.release import ReleaseSpec
-from cdtui.engine.events import Event, Notice, PhaseFinished, PhaseStarted
+from cdtui.engine.events import (
+    Event,
+    GateApproved,
+    GateWaiting,
+    Notice,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+)
 from cdtui.release.events import (
     ColourDeployed,
     HealthSampled,
@@ -73,12 +81,17 @@ class ColourSeries:
         self.consecutive_failures = 0
         self.failures_to_alert = failures_to_alert
         self.checks = 0
+        self.consecutive_ok = 0
+        self.ok_seen = False  # a colour never seen healthy (not deployed yet) raises no alert
+        self.alerting = False  # an "unhealthy" alert is out, so recovery is worth telling
         self.version = ""  # the last version the colour's health answer told
 
     def add(self, check: Check) -> None:
         self.recent.append(check)
         self.checks += 1
         self.consecutive_failures = 0 if check.ok else self.consecutive_failures + 1
+        self.consecutive_ok = self.consecutive_ok + 1 if check.ok else 0
+        self.ok_seen = self.ok_seen or check.ok
         if check.version:
             self.version = check.version
         second = int(check.at)
@@ -97,8 +110,8 @@ class ColourSeries:
 
     @property
     def healthy(self) -> bool:
-        """Unknown until checked; unhealthy after ``failures_to_alert`` failures in a row."""
-        return self.known and self.consecutive_failures < self.failures_to_alert
+        """Healthy once it has passed a check and not failed ``failures_to_alert`` in a row."""
+        return self.ok_seen and self.consecutive_failures < self.failures_to_alert
 
     @property
     def error_rate(self) -> float:
@@ -133,7 +146,7 @@ class ColourSeries:
             return "not checked yet"
         p50, p95 = self.latency(50), self.latency(95)
         shown = "-" if p95 is None else f"{p50:.0f}/{p95:.0f} ms"
-        state = "healthy" if self.healthy else "UNHEALTHY"
+        state = "healthy" if self.healthy else "UNHEALTHY" if self.ok_seen else "DOWN (never up)"
         return f"{state} · p50/p95 {shown} · errors {self.error_rate:.0%} of {len(self.recent)}"
 
 
@@ -177,6 +190,7 @@ class ReleaseWatch:
         self.paused_at: float | None = None
         self.paused_total = 0.0
         self.releasing = False  # this process's engine runs the release phase now
+        self.gate_waiting = False  # this process's run waits at the release gate
         self.timeline: deque[Moment] = deque(maxlen=TIMELINE)
         self.verdicts: list[Moment] = []
         self.alerts: deque[Moment] = deque(maxlen=TIMELINE)
@@ -210,8 +224,14 @@ class ReleaseWatch:
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
             self._state(event.state, event.step, event.reason, event.at)
+        elif isinstance(event, GateWaiting) and event.phase == self.phase:
+            self.gate_waiting = True
+            self._moment(event.at, f"waiting at the {event.phase} gate: r reviews the release")
+        elif isinstance(event, GateApproved | RunFinished) and self.gate_waiting:
+            self.gate_waiting = False
         elif isinstance(event, PhaseStarted) and event.phase == self.phase:
             self.releasing = True
+            self.gate_waiting = False
             self.verdicts.clear()
             self._moment(event.at, f"release phase {event.phase} started")
         elif isinstance(event, PhaseFinished) and event.phase == self.phase:
@@ -230,17 +250,19 @@ class ReleaseWatch:
         series = self.public if colour == "public" else self.colours.get(colour)
         if series is None:
             return
-        was = series.healthy if series.known else None
+        was = series.healthy
         series.add(check)
         now = series.healthy
-        if was is True and not now:
+        if was and not now:
+            series.alerting = True
             self._alert(
                 check.at,
                 f"{colour} unhealthy: {series.consecutive_failures} failed "
                 f"checks in a row ({check.error})",
                 "error",
             )
-        elif was is False and now:
+        elif now and series.alerting and series.consecutive_ok >= series.failures_to_alert:
+            series.alerting = False
             self._alert(check.at, f"{colour} healthy again", "success")
 
         self.changed = True
@@ -292,12 +314,19 @@ class ReleaseWatch:
         if state in ("aborted", "failed"):
             self._alert(at, f"release {state} at {previous_step}%: {reason}", "error")
         else:
-            self._moment(at, f"{state} at {step}%: {reason}", level)
+            where = f" at {step}%" if step else ""  # a return to live is 0% by definition
+            self._moment(at, f"{state}{where}: {reason}", level)
 
     def _verdict(self, at: float, step: int, *, passed: bool, why: str = "") -> None:
+        """What the analysis saw of the idle colour while this step was held."""
         idle = self.colours["green" if self.live == "blue" else "blue"]
-        p95 = idle.latency(95)
-        facts = f"errors {idle.error_rate:.0%}, p95 {'-' if p95 is None else f'{p95:.0f} ms'}"
+        since = self.step_started or 0.0
+        held = [c for c in idle.recent if c.at >= since]
+        failed = sum(not c.ok for c in held)
+        p95 = percentile([c.latency_ms for c in held if c.ok], 95)
+        facts = f"{len(held) - failed}/{len(held)} checks ok, p95 " + (
+            "-" if p95 is None else f"{p95:.0f} ms"
+        )
         if passed:
             then = "released" if step == 100 else "next step"
             moment = Moment(at, f"{step}%: healthy ({facts}): {then}", "success")

@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -31,6 +31,7 @@ class ConfirmModal(ModalScreen[bool]):
     }
     ConfirmModal .title { text-style: bold; color: $warning; margin-bottom: 1; }
     ConfirmModal .body { height: auto; }
+    ConfirmModal VerticalScroll { height: auto; max-height: 60vh; }
     ConfirmModal .keys { margin-top: 1; color: $foreground-muted; }
     """
 
@@ -57,7 +58,8 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.title_text, classes="title")
-            yield Static(self.body, classes="body")
+            with VerticalScroll():  # a long body scrolls; the keys below stay in sight
+                yield Static(self.body, classes="body")
             yield Static(
                 Text.assemble(
                     ("press ", ""),
@@ -78,7 +80,11 @@ class ConfirmModal(ModalScreen[bool]):
         event.prevent_default()
         if self._done:
             return
-        if event.key == "escape":
+        scroll = {"up": "scroll_up", "down": "scroll_down", "pageup": "scroll_page_up"}
+        scroll["pagedown"] = "scroll_page_down"
+        if event.key in scroll:  # a long body: read all of it before deciding
+            getattr(self.query_one(VerticalScroll), scroll[event.key])()
+        elif event.key == "escape":
             self._finish(False)
         elif event.key == self.confirm_key and time.monotonic() - self.opened >= ARMING_DELAY:
             self._finish(True)

@@ -20,8 +20,10 @@ class _Rows:
         self.table.add_column(ratio=1)
         self.tail = Text()
 
-    def add(self, label: str, value: str, style: str = "") -> None:
-        self.table.add_row(label, Text(value, style=style))
+    def add(self, label: str, value: str, style: str = "", *, cut: bool = False) -> None:
+        """``cut``: one screen line per line of ``value`` (ellipsis), for lists like commits."""
+        text = Text(value, style=style, no_wrap=cut, overflow="ellipsis" if cut else "fold")
+        self.table.add_row(label, text)
 
     def group(self) -> Group:
         return Group(self.intro, self.table, self.tail)
@@ -51,11 +53,11 @@ def release_body(context: ReleaseContext) -> Group:
     else:
         body.add("artifact", context.tested_by or "none recorded", "dim")
     if context.results:
-        body.add("results", "\n".join(context.results))
+        body.add("results", "\n".join(context.results), cut=True)
     elif context.tested_run is not None:
         body.add("results", "no measured results in that run (CDTUI_METRICS)", "dim")
     commits = "\n".join([context.commits_note, *("  " + c for c in context.commits)])
-    body.add("commits", commits.strip() or "unknown")
+    body.add("commits", commits.strip() or "unknown", cut=True)
     body.add("steps", context.plan)
     health = "\n".join(f"{c}: {context.health[c]}" for c in ("blue", "green"))
     body.add("health now", health)

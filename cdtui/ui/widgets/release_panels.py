@@ -143,10 +143,12 @@ class RolloutPanel(Static):
 
     def draw(self, watch: ReleaseWatch, keys_hint: str = "") -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        state = watch.state or "no release yet"
+        state = "waiting" if watch.gate_waiting else watch.state or "no release yet"
         level = {"done": "success", "aborted": "error", "failed": "error"}.get(watch.state, "")
         text.append("rollout ", style="dim")
         text.append(state.upper(), style=f"bold {level_style(self, level or 'info')}")
+        if watch.gate_waiting:
+            text.append(f" at the {watch.phase} gate: press r to review and release", style="bold")
         if watch.active:
             text.append(f" at {watch.step}% on idle {watch.idle}")
             left = watch.hold_left(clock.now())
