@@ -68,3 +68,11 @@ def test_weights_read_back_move_the_bar_and_decide_the_live_colour():
     assert watch.live == "green" and watch.idle == "blue"
     watch.apply(ReleaseStateChanged(1, 3.0, "done", 100, "blue is live"))
     assert watch.live == "blue"
+
+
+def test_urls_are_shown_without_their_credentials():
+    from cdtui.release.watch import shown_url
+
+    assert shown_url("http://ops:s3cr3t-pass@127.0.0.1:8102") == "http://127.0.0.1:8102"
+    assert shown_url("https://user@[::1]:443/base") == "https://[::1]:443/base"
+    assert shown_url("http://127.0.0.1:8102") == "http://127.0.0.1:8102"

@@ -19,7 +19,7 @@ from cdtui.engine.events import Status
 from cdtui.release.control import difference, key_of, live_colour
 from cdtui.release.rollout import State, other
 from cdtui.release.routers import RouterError, Weights, make_router
-from cdtui.release.watch import ReleaseWatch
+from cdtui.release.watch import ReleaseWatch, shown_url
 
 if TYPE_CHECKING:
     from cdtui.config.models import Pipeline
@@ -185,8 +185,8 @@ def _idle_refusal(context: ReleaseContext, watch: ReleaseWatch | None) -> None:
             f"Idle {idle} is unhealthy",
             f"{series.consecutive_failures} failed checks in a row: {last}",
             f"Nothing deploys {idle} in this release block ({idle}.deploy is not set): fix or "
-            f"redeploy {idle} at {getattr(context.spec, idle).url} until its health checks "
-            "pass, then release. Nothing was changed.",
+            f"redeploy {idle} at {shown_url(getattr(context.spec, idle).url)} until its health "
+            "checks pass, then release. Nothing was changed.",
         )
 
 

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from cdtui.config.release import HealthSpec
 
@@ -55,7 +55,8 @@ async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
             )
             path = (parts.path.rstrip("/") + spec.path) or "/"
             writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: cdtui-health\r\n"
+                f"GET {path} HTTP/1.1\r\nHost: {_host_header(parts)}\r\n"
+                "User-Agent: cdtui-health\r\n"
                 "Connection: close\r\n\r\n".encode()
             )
             head = await reader.readuntil(b"\r\n\r\n")
@@ -79,6 +80,13 @@ async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
     found = _VERSION.search(body)
     version = found.group(1).decode(errors="replace") if found else ""
     return Sample(colour, ok, latency, status, time.time(), error, version)
+
+
+def _host_header(parts: SplitResult) -> str:
+    """host[:port] without any user:password@ (credentials never go in a Host header)."""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 async def _read_body(reader: asyncio.StreamReader, head: bytes, spec: HealthSpec) -> bytes:

@@ -39,6 +39,19 @@ RECENT = 20
 TIMELINE = 200
 
 
+def shown_url(url: str) -> str:
+    """A URL fit for the screen and logs: any user:password@ is left out."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def percentile(values: list[float], pct: float) -> float | None:
     """Nearest rank: the smallest value with at least pct% of the values at or below it."""
     if not values:

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cdtui.config.durations import format_duration
-from cdtui.release.watch import ColourSeries, Moment, ReleaseWatch
+from cdtui.release.watch import ColourSeries, Moment, ReleaseWatch, shown_url
 from cdtui.ui import clock
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -125,7 +125,7 @@ class ColourPanel(Static):
             text.append("\n")
         url = {"blue": watch.spec.blue.url, "green": watch.spec.green.url}.get(self.colour, "")
         if url:
-            text.append(f"{url}{watch.spec.health.path}\n", style="dim")
+            text.append(f"{shown_url(url)}{watch.spec.health.path}\n", style="dim")
         for check in list(series.recent)[-6:][::-1]:
             style = "" if check.ok else level_style(self, "error")
             text.append(check.describe() + "\n", style=style)
