@@ -207,7 +207,9 @@ class HeadlessRenderer:
         table = Table(title="Summary", title_justify="left", expand=False)
         for column in ("phase", "stage", "status", "duration", "attempts", "reason"):
             table.add_column(
-                column, justify="right" if column in ("duration", "attempts") else "left"
+                column,
+                justify="right" if column in ("duration", "attempts") else "left",
+                min_width=30 if column == "reason" else None,  # a sentence, not a word a line
             )
         for row in self.rows.values():
             _, style = STATUS_STYLE[row.status]

@@ -135,3 +135,21 @@ async def test_the_release_is_a_stage_with_a_readable_log(setup, make_engine: En
     assert "done" in log.splitlines()[-2] and log.splitlines()[-1].endswith(
         "succeeded: " + finished.reason
     )
+
+
+def test_a_colour_that_stays_down_is_told_a_few_times_then_once_when_it_is_back(
+    setup, make_engine: EngineFactory
+):
+    from cdtui.engine.events import StageOutput
+    from cdtui.release.phase import FAILED_CHECKS_TOLD, ReleaseLog
+
+    block, _, _ = setup
+    engine, rec = make_engine(pipeline_of({"name": "Release", "release": block}))
+    log = ReleaseLog(engine, "Release")
+    for ok in [False] * 20 + [True, True]:
+        log.event(HealthSampled(1, 0.0, "blue", ok, 1.0, 200 if ok else 0, "" if ok else "down"))
+    log.close()
+    lines = "".join(e.text for e in rec.of(StageOutput)).splitlines()
+    assert sum("unhealthy   blue: down" in line for line in lines) == FAILED_CHECKS_TOLD
+    assert sum("still failing" in line for line in lines) == 1
+    assert lines[-1].endswith("healthy     blue again after 20 failed check(s)")

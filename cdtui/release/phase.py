@@ -41,6 +41,8 @@ def active_rollout(engine: Engine) -> Rollout | None:
     return _ACTIVE.get(engine)
 
 
+FAILED_CHECKS_TOLD = 3
+"""Failed checks in a row of one colour written to the release log before it goes quiet."""
 RELEASE_STAGE = "release"
 """The release shows as one stage of its phase, so the tree, history and ``cdtui logs`` show it."""
 
@@ -56,6 +58,7 @@ class ReleaseLog:
 
     def __init__(self, engine: Engine, phase: str) -> None:
         self.sink = OutputSink(engine, phase, RELEASE_STAGE, 1)
+        self.failing: dict[str, int] = {}  # colour -> failed checks in a row
 
     def line(self, text: str, stream: str = "stdout") -> None:
         clock = time.strftime("%H:%M:%S")
@@ -67,8 +70,25 @@ class ReleaseLog:
             self.line(f"{event.state:<11} {event.step:>3}%  {event.reason}")
         elif isinstance(event, WeightChanged) and event.applied:
             self.line(f"weights     blue {event.blue}% / green {event.green}% (read back)")
-        elif isinstance(event, HealthSampled) and not event.ok:
-            self.line(f"unhealthy   {event.colour}: {event.error}", "stderr")
+        elif isinstance(event, HealthSampled):
+            self._health(event)
+
+    def _health(self, event: HealthSampled) -> None:
+        """Each failed check of a colour that was passing, then one line when it passes again:
+        a colour that stays down is told once, not twice a second."""
+        failing = self.failing.get(event.colour, 0)
+        if not event.ok:
+            self.failing[event.colour] = failing + 1
+            if failing < FAILED_CHECKS_TOLD:
+                self.line(f"unhealthy   {event.colour}: {event.error}", "stderr")
+            elif failing == FAILED_CHECKS_TOLD:
+                self.line(
+                    f"unhealthy   {event.colour}: still failing (told once more when it passes)",
+                    "stderr",
+                )
+        elif failing:
+            self.failing[event.colour] = 0
+            self.line(f"healthy     {event.colour} again after {failing} failed check(s)")
 
     def close(self) -> None:
         for stream in ("stdout", "stderr"):
@@ -129,7 +149,8 @@ async def _release(engine: Engine, phase_plan: PhasePlan, log: ReleaseLog) -> tu
             level = _LEVELS.get(event.state, "info")
             step = event.step or reached[0]
             reached[0] = step
-            engine.notice(level, f"release {event.state} at {step}%: {event.reason}", name)
+            if level != "info":  # progress is in the release log; problems also stand out
+                engine.notice(level, f"release {event.state} at {step}%: {event.reason}", name)
 
     try:
         started = await ensure_embedded_router(spec, engine.project_dir)
