@@ -156,3 +156,41 @@ async def test_the_release_ships_the_tested_artifact_and_says_so(tmp_path: Path)
     assert context.tested_run == engine.run_id
     assert context.tested_by == f"run #{engine.run_id} passed Load & Perf"
     assert "✓ smoke: p95 static 6.5ms (limit <= 50)" in context.results
+
+
+async def test_an_artifact_no_run_tested_is_refused(tmp_path: Path):
+    import json
+
+    from cdtui.engine.engine import EngineOptions
+    from cdtui.session import Session
+
+    phases = [
+        {
+            "name": "Acceptance",
+            "stages": [
+                {
+                    "name": "package",
+                    "run": "mkdir -p dist && echo new > dist/app.pyz",
+                    "artifacts": ["dist/*.pyz"],
+                }
+            ],
+        },
+        {"name": "Load & Perf", "stages": [{"name": "smoke", "run": "exit 1"}]},
+        {"name": "Release", "release": spec().model_dump(exclude_unset=True)},
+    ]
+    (tmp_path / "cdtui.yaml").write_text(json.dumps({"project": "shop", "phases": phases}))
+    session = Session(tmp_path)
+    assert session.load() == []
+    session.start(session.plan(), [], options=EngineOptions())
+    await session.task
+    context = await gather(
+        session.pipeline.phases[2].release,
+        "Release",
+        tmp_path,
+        None,
+        session.store,
+        session.pipeline,
+    )
+    session.close()
+    assert context.refusal is not None and context.refusal.title == "The artifact was not tested"
+    assert "no run that passed Load & Perf" in context.refusal.why

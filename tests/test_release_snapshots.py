@@ -232,6 +232,13 @@ def refusal_unhealthy_idle() -> Refusal:
 
 
 REFUSALS = {
+    "untested_artifact": lambda: Refusal(
+        "The artifact was not tested",
+        "dist/shop-1.2.1.pyz (sha256:9c1e77a0b2d4, stored by run #12) has no run that passed "
+        "Load & Perf: only the bytes that passed the phase before the release are released",
+        "Run the pipeline (r on the pipeline view): the release gate comes after Load & Perf "
+        "has tested these bytes. Nothing was changed.",
+    ),
     "unhealthy_idle": refusal_unhealthy_idle,
     "router_locked": lambda: Refusal(
         "Another cdtui holds the router",

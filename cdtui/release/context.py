@@ -211,6 +211,15 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
         context.tested_by = (
             f"NOT TESTED: no run passed {test_phase} with this artifact" if test_phase else ""
         )
+        if test_phase and context.refusal is None:
+            context.refusal = Refusal(
+                "The artifact was not tested",
+                f"{context.artifact.path} (sha256:{context.artifact.sha256[:12]}, stored by run "
+                f"#{context.artifact.run_id}) has no run that passed {test_phase}: only the "
+                "bytes that passed the phase before the release are released",
+                f"Run the pipeline (r on the pipeline view): the release gate comes after "
+                f"{test_phase} has tested these bytes. Nothing was changed.",
+            )
     if context.tested_run is not None and test_phase is not None:
         from cdtui.engine.state import RunState
         from cdtui.presentation import ICONS
