@@ -153,6 +153,24 @@ def done(watch: ReleaseWatch) -> None:
     in_order(watch, check_events(T0, NOW) + starting(T0 + 30) + steps + [finished])
 
 
+def rolled_back_by_hand(watch: ReleaseWatch) -> None:
+    done(watch)
+    in_order(
+        watch,
+        [
+            WeightChanged(1, NOW - 2.0, 100, 0, False),
+            WeightChanged(1, NOW - 1.95, 100, 0, True),
+            ReleaseStateChanged(
+                1,
+                NOW - 1.9,
+                "rolled back",
+                0,
+                "rolled back from blue 0% / green 100%; all traffic is back on live blue",
+            ),
+        ],
+    )
+
+
 async def release_view(pilot, scenario) -> None:
     app: CdtuiApp = pilot.app
     for _ in range(100):
@@ -169,7 +187,9 @@ def app_for(tmp_path: Path) -> CdtuiApp:
 
 
 @pytest.mark.parametrize(
-    "scenario", [before, mid_shift, rolled_back, done], ids=lambda s: s.__name__
+    "scenario",
+    [before, mid_shift, rolled_back, done, rolled_back_by_hand],
+    ids=lambda s: s.__name__,
 )
 def test_release_view(snap_compare, tmp_path: Path, scenario):
     async def run_before(pilot) -> None:
