@@ -120,6 +120,10 @@ class ReleasePoller:
         self.watch.live = last.live
         if last.run_id in self.watch.own_runs:  # told by events already
             return
+        if first:  # what happened before this console opened
+            for row in reversed([r for r in records.rows(60) if r.kind == "state"][:20]):
+                where = f" at {row.step}%" if row.step else ""
+                self.watch._moment(row.at, f"run #{row.run_id}: {row.state}{where}: {row.reason}")
         if first and last.state not in ("preflight", "step", "paused"):
             self.watch.state, self.watch.step, self.watch.reason = (
                 last.state,
