@@ -194,3 +194,24 @@ async def test_an_artifact_no_run_tested_is_refused(tmp_path: Path):
     session.close()
     assert context.refusal is not None and context.refusal.title == "The artifact was not tested"
     assert "no run that passed Load & Perf" in context.refusal.why
+
+
+async def test_rollback_is_not_refused_when_the_router_and_the_record_disagree(tmp_path: Path):
+    from routing_fixtures import embedded_router
+
+    from cdtui.release.control import key_of
+    from cdtui.release.routers import Weights
+    from cdtui.store.releases import ReleaseRecords
+
+    release = spec()
+    block = release.model_dump(exclude_unset=True)
+    with embedded_router(tmp_path, block) as router:
+        await router.driver.set_weights(Weights(70, 30))  # moved outside cdtui
+        records = ReleaseRecords(tmp_path, key_of(release.router))
+        records.applied(1, "blue", Weights(50, 50), Weights.ALL_BLUE, 0)
+        records.close()
+        refused = await gather(release, "Release", tmp_path, None)
+        back = await gather(release, "Release", tmp_path, None, for_rollback=True)
+    assert refused.refusal is not None and "disagree" in refused.refusal.title
+    assert back.refusal is None and back.rollback_to == "blue"
+    assert any("disagree" in w for w in back.warnings)

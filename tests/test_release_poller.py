@@ -57,10 +57,13 @@ async def test_history_and_another_cdtuis_release_reach_the_watch(tmp_path: Path
         assert "not running" in watch.router_error  # no router: said, not raised
         records.state(4, "green", "step", 10, "idle blue takes 10%")  # another cdtui releases
         await until(lambda: watch.state == "step" and watch.step == 10)
+        records.state(4, "blue", "done", 100, "blue is live")  # that release ends
+        await until(lambda: watch.state == "done")
+        assert watch.live == "blue" and watch.verdicts[-1].text.startswith("10%")
         watch.own_runs.add(5)
         records.state(5, "green", "aborted", 0, "told by events already")
         await asyncio.sleep(1.5)
-        assert watch.state == "step"  # this console's own run is not replayed from the records
+        assert watch.state == "done"  # this console's own run is not replayed from the records
         await until(lambda: watch.colours["blue"].known and watch.colours["green"].known)
         assert not watch.public.known  # the router's address is not checked while it is down
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ class ReleaseContext:
     commits: list[str] = field(default_factory=list)
     commits_note: str = ""
     rollback_to: str = ""
+    mask: Callable[[str], str] = lambda text: text  # the session's secrets, for shown commands
 
     @property
     def idle(self) -> str:
@@ -119,17 +121,18 @@ async def gather(
                 "Wait for that release to end, or stop that cdtui; `cdtui status` shows its "
                 "progress. Nothing was changed.",
             )
-        if context.refusal is None and context.weights is not None:
-            differs = difference(context.weights, last)
-            if differs is not None:
-                shown = str(project_dir)
-                context.refusal = Refusal(
-                    "The router and the record disagree",
-                    differs,
-                    f"Check who changed the router. `cdtui release --reconcile {shown}` adopts "
-                    f"its weights and releases; `b` (or `cdtui rollback {shown}`) puts all "
-                    "traffic on the live colour. Nothing was changed.",
-                )
+        differs = difference(context.weights, last) if context.weights is not None else None
+        if differs is not None and for_rollback:  # rollback is the way out: told, not refused
+            context.warnings.append(f"the router and the record disagree: {differs}")
+        elif context.refusal is None and differs is not None:
+            shown = str(project_dir)
+            context.refusal = Refusal(
+                "The router and the record disagree",
+                differs,
+                f"Check who changed the router. `cdtui release --reconcile {shown}` adopts "
+                f"its weights and releases; `b` (or `cdtui rollback {shown}`) puts all "
+                "traffic on the live colour. Nothing was changed.",
+            )
         if for_rollback:
             context.rollback_to = _rollback_target(context, last_state)
         elif context.weights is None and spec.router.kind != "embedded":
@@ -199,7 +202,7 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
     context.artifact = artifacts[-1]
     test_phase = _phase_before(pipeline, context.phase)
     runs = store.runs_with_artifact(context.artifact.sha256)
-    for run_id in sorted(set(runs) | set(_later_runs(store, runs)), reverse=True):
+    for run_id in sorted(set(runs), reverse=True):  # only runs that built these very bytes
         if test_phase is None:
             break
         statuses = _phase_statuses(store, run_id, pipeline)
@@ -235,14 +238,6 @@ def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline
             context.results.append(
                 f"{mark} {metric.stage}: {metric.name} {metric.value:.4g}{metric.unit}{limit}"
             )
-
-
-def _later_runs(store: RunStore, runs: list[int]) -> list[int]:
-    """Runs after the one that built the artifact, which may have tested the same bytes."""
-    if not runs:
-        return []
-    newest = store.latest_run_id() or 0
-    return list(range(min(runs), newest + 1))[-50:]
 
 
 def _phase_before(pipeline: Pipeline | None, phase: str) -> str | None:

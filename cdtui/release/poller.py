@@ -42,21 +42,26 @@ def load_alerts(project_dir: Path, limit: int = KEEP_ALERTS) -> list[Moment]:
 
 
 def store_alert(project_dir: Path, moment: Moment) -> None:
+    """Appended; a full or read-only disk loses the stored copy, never the alert on screen."""
     path = alerts_path(project_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     row = {"at": moment.at, "text": moment.text, "level": moment.level}
-    with path.open("a") as out:
-        out.write(json.dumps(row) + "\n")
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as out:
+            out.write(json.dumps(row) + "\n")
 
 
 class ReleasePoller:
     """Background tasks feeding ``watch``; start() on the running loop, stop() to end them."""
 
-    def __init__(self, watch: ReleaseWatch, project_dir: Path) -> None:
+    def __init__(
+        self, watch: ReleaseWatch, project_dir: Path, *, store_alerts: bool = True
+    ) -> None:
         self.watch = watch
         self.project_dir = Path(project_dir)
         self._tasks: list[asyncio.Task[None]] = []
         self._last_seq = 0
+        self.store_alerts = store_alerts
 
     def start(self) -> None:
         from cdtui.release.deployments import latest
@@ -66,7 +71,8 @@ class ReleasePoller:
             self.watch.alerts.append(moment)
         for colour, d in latest(self.project_dir).items():
             self.watch.deployed[colour] = Deployed(d.sha256, d.artifact, d.built_by)
-        self.watch.on_alert = lambda moment: store_alert(self.project_dir, moment)
+        if self.store_alerts:  # a read-only console writes nothing
+            self.watch.on_alert = lambda moment: store_alert(self.project_dir, moment)
         self._tasks = [
             asyncio.create_task(self._router_loop(), name="release-router"),
             asyncio.create_task(self._health_loop(), name="release-health"),
@@ -103,7 +109,10 @@ class ReleasePoller:
                 except Exception as exc:  # a driver bug must not end the watch
                     self.watch.router_down(f"{type(exc).__name__}: {exc}")
                 if not self.watch.releasing:
-                    self._follow_records(records)
+                    try:
+                        self._follow_records(records)
+                    except Exception as exc:  # a locked or broken runs.db: say it, go on
+                        self.watch.router_down(f"cannot read the release records: {exc}")
                 await asyncio.sleep(ROUTER_POLL[spec.router.kind])
         finally:
             records.close()
@@ -132,6 +141,8 @@ class ReleasePoller:
             )
             self.watch.changed = True
             return
+        if last.state == "done":  # the row names the new live colour; _state flips it itself
+            self.watch.live = "green" if last.live == "blue" else "blue"
         self.watch._state(last.state, last.step, last.reason, last.at)
         self.watch.changed = True
 

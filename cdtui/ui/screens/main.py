@@ -302,6 +302,10 @@ class MainScreen(Screen[None]):
         """A release phase starts (or waits at its gate): show it, unless a dialog is open."""
         if self.app.screen is self:
             self.app.call_later(self.app.open_release_view)
+        elif not self.app.screen.__class__.__name__.startswith("Release"):
+            self.app.notify(
+                "The release phase is ready: w opens the release view.", title="Release", timeout=10
+            )
 
     def action_release(self) -> None:
         self.app.open_release_view()

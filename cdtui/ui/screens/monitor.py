@@ -30,7 +30,11 @@ class MonitorScreen(Screen[None]):
 
     def __init__(self, watch: ReleaseWatch) -> None:
         super().__init__()
-        self.watch = watch
+        self._watch = watch
+
+    @property
+    def watch(self) -> ReleaseWatch:
+        return self.app.release_watch or self._watch
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")

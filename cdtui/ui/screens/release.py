@@ -44,8 +44,13 @@ class ReleaseScreen(Screen[None]):
 
     def __init__(self, watch: ReleaseWatch) -> None:
         super().__init__()
-        self.watch = watch
+        self._watch = watch
         self._busy = False  # a release/rollback confirmation is being prepared
+
+    @property
+    def watch(self) -> ReleaseWatch:
+        """The app's current watch: a reloaded release block replaces it under an open view."""
+        return self.app.release_watch or self._watch
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -98,7 +103,13 @@ class ReleaseScreen(Screen[None]):
         return active_rollout(engine) if engine is not None else None
 
     def _no_rollout(self) -> None:
-        if self.watch.active:
+        if self.watch.releasing:
+            self.notify(
+                "The release phase is deploying the idle colour; the rollout (and these keys) "
+                "starts after it. C on the pipeline view cancels the run.",
+                severity="warning",
+            )
+        elif self.watch.active:
             self.notify(
                 "The release in progress is driven by another cdtui: control it there.",
                 severity="warning",
@@ -176,14 +187,23 @@ class ReleaseScreen(Screen[None]):
             user = self.app.session.engine.options.user
 
             def decided(yes: bool | None) -> None:
-                if yes:
+                if not yes:
+                    return
+                if self._rollout() is rollout and not rollout.state.finished:
                     rollout.abort(f"rolled back by {user}", rollback=True)
                     self.notify(f"Rolling back to {rollout.live}…", severity="warning")
+                else:  # it ended while the dialog was open: roll back what it left
+                    self.notify("The release ended meanwhile: review the rollback again.")
+                    self._busy = True
+                    self._prepare(for_rollback=True)
 
             self.app.push_screen(
                 ConfirmModal(f"Roll back to {rollout.live}?", body, confirm_label="roll back"),
                 decided,
             )
+            return
+        if self.watch.releasing:  # deploying: this console holds the router itself
+            self._no_rollout()
             return
         if not self._busy:
             self._busy = True
@@ -209,6 +229,7 @@ class ReleaseScreen(Screen[None]):
             return
         finally:
             self._busy = False
+        context.mask = _masker(session)
         if context.refusal is not None:
             refusal = context.refusal
             self.app.push_screen(RefusalModal(refusal.title, refusal.why, refusal.fix))
@@ -263,8 +284,13 @@ class ReleaseScreen(Screen[None]):
             ConfirmModal(f"Roll back to {target}?", body, confirm_label="roll back"), decided
         )
 
-    @work(exclusive=True, group="release-rollback")
-    async def _rollback_now(self) -> None:
+    def _rollback_now(self) -> None:
+        """On the app, not this screen: leaving the view must not cancel a rollback halfway."""
+        self.app.run_worker(
+            self._roll_back(), group="release-rollback", exclusive=True, exit_on_error=False
+        )
+
+    async def _roll_back(self) -> None:
         from cdtui.engine.events import RunFinished, RunStarted, Status
         from cdtui.release.control import locked
         from cdtui.release.control import rollback as roll_back
@@ -288,7 +314,7 @@ class ReleaseScreen(Screen[None]):
             async with locked(self.watch.spec, session.project_dir) as handle:
                 outcome = await roll_back(handle, run_id=run_id, emit=emit)
             status, reason = Status.SUCCEEDED, outcome.reason
-            self.notify(outcome.reason, title="Rolled back", timeout=8)
+            self.app.notify(outcome.reason, title="Rolled back", timeout=8)
         except ReleaseLocked as exc:
             reason = str(exc)
             self.app.push_screen(
@@ -296,7 +322,13 @@ class ReleaseScreen(Screen[None]):
             )
         except (ReleaseError, RouterError) as exc:
             reason = str(exc)
-            self.notify(reason, title="Rollback failed", severity="error", timeout=12)
+            self.app.notify(reason, title="Rollback failed", severity="error", timeout=12)
+        except Exception as exc:  # an incident is no time for a traceback: say it, keep the console
+            reason = f"{type(exc).__name__}: {exc}"
+            self.app.notify(reason, title="Rollback failed", severity="error", timeout=12)
+        except BaseException:
+            reason = "the console stopped the rollback"
+            raise
         finally:
             store.record(RunFinished(run_id, time.time(), status, reason))
 
@@ -313,6 +345,20 @@ class ReleaseScreen(Screen[None]):
         from cdtui.ui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(self))
+
+
+def _masker(session):
+    """The session's secrets hidden in what the confirmation shows (a missing one is fine)."""
+    import os
+
+    from cdtui.config import resolve_secrets
+    from cdtui.engine.masking import SecretMasker
+
+    try:
+        secrets = resolve_secrets(session.pipeline, os.environ, file=str(session.path))
+    except Exception:
+        return lambda text: text
+    return SecretMasker(secrets.values()).mask_text
 
 
 def _user() -> str:

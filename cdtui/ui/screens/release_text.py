@@ -39,6 +39,8 @@ def release_body(context: ReleaseContext) -> Group:
         )
     )
     deploy = idle_spec.deploy
+    if deploy:
+        deploy = context.mask(deploy if isinstance(deploy, str) else " ".join(deploy))
     first = (
         f"; deployed first by: {deploy if isinstance(deploy, str) else ' '.join(deploy)}"
         if deploy
@@ -75,6 +77,8 @@ def rollback_body(context: ReleaseContext) -> Group:
     body.add("now", split)
     body.add("after", f"{target} 100%; {'green' if target == 'blue' else 'blue'} keeps running")
     body.add(target, context.health.get(target, "not watched"))
+    for warning in context.warnings:
+        body.tail.append(f"\n! {warning}", style="bold")
     if "UNHEALTHY" in context.health.get(target, ""):
         body.tail.append(f"\n! {target} is unhealthy now: check it before rolling back to it")
     return body.group()
