@@ -132,7 +132,7 @@ class ReleasePoller:
         if first:  # what happened before this console opened
             for row in reversed([r for r in records.rows(60) if r.kind == "state"][:20]):
                 where = f" at {row.step}%" if row.step else ""
-                self.watch._moment(row.at, f"run #{row.run_id}: {row.state}{where}: {row.reason}")
+                self.watch.note(row.at, f"run #{row.run_id}: {row.state}{where}: {row.reason}")
         if first and last.state not in ("preflight", "step", "paused"):
             self.watch.state, self.watch.step, self.watch.reason = (
                 last.state,
@@ -143,7 +143,7 @@ class ReleasePoller:
             return
         if last.state == "done":  # the row names the new live colour; _state flips it itself
             self.watch.live = "green" if last.live == "blue" else "blue"
-        self.watch._state(last.state, last.step, last.reason, last.at)
+        self.watch.rollout_state(last.state, last.step, last.reason, last.at)
         self.watch.changed = True
 
     async def _health_loop(self) -> None:

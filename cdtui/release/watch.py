@@ -231,30 +231,30 @@ class ReleaseWatch:
                 self.asked = weights
         elif isinstance(event, ColourDeployed):
             self.deployed[event.colour] = Deployed(event.sha256, event.artifact, event.built_by)
-            self._moment(
+            self.note(
                 event.at, f"{event.colour} deployed: {event.artifact} sha256:{event.sha256[:12]}"
             )
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
-            self._state(event.state, event.step, event.reason, event.at)
+            self.rollout_state(event.state, event.step, event.reason, event.at)
         elif isinstance(event, GateWaiting) and event.phase == self.phase:
             self.gate_waiting = True
-            self._moment(event.at, f"waiting at the {event.phase} gate: r reviews the release")
+            self.note(event.at, f"waiting at the {event.phase} gate: r reviews the release")
         elif isinstance(event, GateApproved | RunFinished) and self.gate_waiting:
             self.gate_waiting = False
         elif isinstance(event, PhaseStarted) and event.phase == self.phase:
             self.releasing = True
             self.gate_waiting = False
             self.verdicts.clear()
-            self._moment(event.at, f"release phase {event.phase} started")
+            self.note(event.at, f"release phase {event.phase} started")
         elif isinstance(event, PhaseFinished) and event.phase == self.phase:
             self.releasing = False
             level = "success" if event.status.ok else "error"
-            self._moment(event.at, f"release phase {event.status.lower()}", level)
+            self.note(event.at, f"release phase {event.status.lower()}", level)
         elif isinstance(event, Notice) and event.phase == self.phase:
             told = event.text.startswith("release ") or event.text == self.reason
             if not told:  # state changes (and the phase's reason) are in the timeline already
-                self._moment(event.at, event.text.splitlines()[-1][:200], event.level)
+                self.note(event.at, event.text.splitlines()[-1][:200], event.level)
         else:
             return
         self.changed = True
@@ -284,7 +284,7 @@ class ReleaseWatch:
         """The router's weights as read back (after a change, or by polling)."""
         at = time.time() if at is None else at
         if self.weights is not None and weights != self.weights:
-            self._moment(at, f"router: {weights}")
+            self.note(at, f"router: {weights}")
         self.weights = weights
         if weights in (Weights.ALL_BLUE, Weights.ALL_GREEN) and not self.active:
             self.live = "blue" if weights == Weights.ALL_BLUE else "green"
@@ -298,7 +298,8 @@ class ReleaseWatch:
             self.router_error = error
             self.changed = True
 
-    def _state(self, state: str, step: int, reason: str, at: float) -> None:
+    def rollout_state(self, state: str, step: int, reason: str, at: float) -> None:
+        """The rollout moved to ``state`` (from an event, or from another cdtui's records)."""
         before, previous_step = self.state, self.step
         if before in ("step", "paused"):
             if (state == "step" and step != previous_step) or state == "done":
@@ -328,7 +329,7 @@ class ReleaseWatch:
             self._alert(at, f"release {state} at {previous_step}%: {reason}", "error")
         else:
             where = f" at {step}%" if step else ""  # a return to live is 0% by definition
-            self._moment(at, f"{state}{where}: {reason}", level)
+            self.note(at, f"{state}{where}: {reason}", level)
 
     def _verdict(self, at: float, step: int, *, passed: bool, why: str = "") -> None:
         """What the analysis saw of the idle colour while this step was held."""
@@ -347,7 +348,8 @@ class ReleaseWatch:
             moment = Moment(at, f"{step}%: stopped: {why.split(';')[0]}", "error")
         self.verdicts.append(moment)
 
-    def _moment(self, at: float, text: str, level: str = "info") -> None:
+    def note(self, at: float, text: str, level: str = "info") -> None:
+        """One line on the timeline."""
         self.timeline.append(Moment(at, text, level))
 
     def _alert(self, at: float, text: str, level: str) -> None:

@@ -171,33 +171,25 @@ class CdtuiApp(App[None]):
             self._release_poller.start()
 
     def open_release_view(self) -> None:
-        """The release view on top of the pipeline view (never stacked twice)."""
+        self.open_watch_view("release")
+
+    def open_monitor_view(self) -> None:
+        self.open_watch_view("monitor")
+
+    def open_watch_view(self, kind: str) -> None:
+        """The release or monitor view over the pipeline view: the two swap places, never stack."""
         from cdtui.ui.screens.monitor import MonitorScreen
         from cdtui.ui.screens.release import ReleaseScreen
+        from cdtui.ui.screens.watch_screen import WatchScreen
 
         if self.release_watch is None:
             self.notify("This pipeline has no release phase (a `release:` block).")
             return
-        if isinstance(self.screen, ReleaseScreen):
+        wanted = ReleaseScreen if kind == "release" else MonitorScreen
+        if isinstance(self.screen, wanted):
             return
-        if isinstance(self.screen, MonitorScreen):
-            self.switch_screen(ReleaseScreen(self.release_watch))
-        else:
-            self.push_screen(ReleaseScreen(self.release_watch))
-
-    def open_monitor_view(self) -> None:
-        from cdtui.ui.screens.monitor import MonitorScreen
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        if self.release_watch is None:
-            self.notify("This pipeline has no release phase to monitor.")
-            return
-        if isinstance(self.screen, MonitorScreen):
-            return
-        if isinstance(self.screen, ReleaseScreen):
-            self.switch_screen(MonitorScreen(self.release_watch))
-        else:
-            self.push_screen(MonitorScreen(self.release_watch))
+        opening = self.switch_screen if isinstance(self.screen, WatchScreen) else self.push_screen
+        opening(wanted(self.release_watch))
 
     def _freeze_startup_objects(self) -> None:
         """Keep the ~50k objects of Textual's start-up out of every later full collection: each

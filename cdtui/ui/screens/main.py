@@ -300,9 +300,11 @@ class MainScreen(Screen[None]):
 
     def _open_release_view_soon(self) -> None:
         """A release phase starts (or waits at its gate): show it, unless a dialog is open."""
+        from cdtui.ui.screens.release import ReleaseScreen
+
         if self.app.screen is self:
             self.app.call_later(self.app.open_release_view)
-        elif not self.app.screen.__class__.__name__.startswith("Release"):
+        elif not isinstance(self.app.screen, ReleaseScreen):
             self.app.notify(
                 "The release phase is ready: w opens the release view.", title="Release", timeout=10
             )

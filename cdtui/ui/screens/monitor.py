@@ -3,20 +3,18 @@ the idle one, and the alert history, kept across restarts in DIR/.cdtui/alerts.j
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from cdtui.release.watch import ReleaseWatch
+from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, TrafficBar
 
 REPAINT = 0.5
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(WatchScreen):
     BINDINGS = [
         Binding("w", "release_view", "Release view"),
         Binding("escape", "close", "Pipeline"),
@@ -27,14 +25,6 @@ class MonitorScreen(Screen[None]):
     MonitorScreen #targets { height: 2fr; min-height: 8; }
     MonitorScreen #alerts { height: 1fr; min-height: 4; }
     """
-
-    def __init__(self, watch: ReleaseWatch) -> None:
-        super().__init__()
-        self._watch = watch
-
-    @property
-    def watch(self) -> ReleaseWatch:
-        return self.app.release_watch or self._watch
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -51,11 +41,8 @@ class MonitorScreen(Screen[None]):
 
     def repaint(self) -> None:
         watch = self.watch
-        title = Text(no_wrap=True, overflow="ellipsis")
-        session = self.app.session
-        project = session.pipeline.project if session and session.pipeline else "?"
-        title.append("cdtui ", style="bold")
-        title.append(f"· {project} · monitor · checks every {watch.spec.health.interval:g}s ")
+        title = self.title_line("monitor")
+        title.append(f"checks every {watch.spec.health.interval:g}s ")
         title.append(f"of {watch.spec.health.path} · live {watch.live}", style="bold")
         self.query_one("#title", Static).update(title)
         self.query_one(TrafficBar).draw(watch)
@@ -73,9 +60,4 @@ class MonitorScreen(Screen[None]):
         alerts.draw(list(watch.alerts), "no alerts: every target has stayed healthy")
 
     def action_release_view(self) -> None:
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        self.app.switch_screen(ReleaseScreen(self.watch))
-
-    def action_close(self) -> None:
-        self.dismiss()
+        self.app.open_watch_view("release")

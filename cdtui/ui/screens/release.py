@@ -12,11 +12,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
+from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
 
 REPAINT = 0.25
@@ -24,7 +24,7 @@ MUTATING = {"release", "rollback", "promote", "pause", "abort"}
 KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x abort · m monitor"
 
 
-class ReleaseScreen(Screen[None]):
+class ReleaseScreen(WatchScreen):
     BINDINGS = [
         Binding("r", "release", "Release", tooltip="Release the idle colour (asks first)"),
         Binding("b", "rollback", "Roll back", tooltip="All traffic back to live (asks first)"),
@@ -43,14 +43,8 @@ class ReleaseScreen(Screen[None]):
     """
 
     def __init__(self, watch: ReleaseWatch) -> None:
-        super().__init__()
-        self._watch = watch
+        super().__init__(watch)
         self._busy = False  # a release/rollback confirmation is being prepared
-
-    @property
-    def watch(self) -> ReleaseWatch:
-        """The app's current watch: a reloaded release block replaces it under an open view."""
-        return self.app.release_watch or self._watch
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -74,11 +68,8 @@ class ReleaseScreen(Screen[None]):
         if not (watch.changed or countdown):
             return
         watch.changed = False
-        title = Text(no_wrap=True, overflow="ellipsis")
-        session = self.app.session
-        project = session.pipeline.project if session and session.pipeline else "?"
-        title.append("cdtui ", style="bold")
-        title.append(f"· {project} · release view · phase {watch.phase} · ")
+        title = self.title_line("release view")
+        title.append(f"phase {watch.phase} · ")
         title.append(f"live {watch.live}", style="bold")
         title.append(f" · router {watch.spec.router.kind}")
         if watch.spec.router.kind == "embedded":
@@ -334,12 +325,7 @@ class ReleaseScreen(Screen[None]):
 
     # -- navigation ---------------------------------------------------------------------------
     def action_monitor(self) -> None:
-        from cdtui.ui.screens.monitor import MonitorScreen
-
-        self.app.switch_screen(MonitorScreen(self.watch))
-
-    def action_close(self) -> None:
-        self.dismiss()
+        self.app.open_watch_view("monitor")
 
     def action_help(self) -> None:
         from cdtui.ui.screens.help import HelpScreen
