@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -192,7 +193,7 @@ async def test_invalid_file_shows_errors_then_reloads_when_fixed(tmp_path: Path)
 async def test_readonly_console_watches_a_run_driven_elsewhere(tmp_path: Path):
     project(tmp_path)
     proc = await asyncio.create_subprocess_exec(
-        "python",
+        sys.executable,
         "-m",
         "cdtui.cli",
         "run",

@@ -181,6 +181,14 @@ def _compose(text: str, name: str) -> yaml.Node:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
         root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in (exc.problem or ""):
+            # libyaml >= 0.2.5 (PyYAML 6.0.4 wheels) bounds flow nesting in its scanner, which
+            # reads ahead of the events counted above: same fault, so the same message.
+            raise ConfigError(
+                [_at(name, exc.problem_mark, f"nested more than {MAX_DEPTH} levels deep")]
+            ) from None
+        raise ConfigError([syntax_error(exc, text, name)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([syntax_error(exc, text, name)]) from None
     if root is None:
