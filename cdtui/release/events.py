@@ -52,3 +52,22 @@ class ColourDeployed(Event):
     sha256: str
     artifact: str
     built_by: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised(Event):
+    """Something an operator must hear of: a colour down or healthy again, a release aborted.
+
+    ``source`` names what raised it (``release``, ``monitor``, a check's name); ``run_id`` is 0
+    when no run caused it."""
+
+    text: str
+    level: str = "warning"  # info | warning | error
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitReleased(Event):
+    """A release finished with this commit (git HEAD) live, so the next one lists what changed."""
+
+    commit: str
