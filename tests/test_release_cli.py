@@ -21,7 +21,7 @@ from cdtui.release.routers import Weights
 from cdtui.release.routers.embedded import EmbeddedRouter
 from cdtui.store.releases import ReleaseRecords
 
-RELEASE_CLI = [sys.executable, "-m", "cdtui.commands.release"]
+RELEASE_CLI = [sys.executable, "-m", "cdtui.cli"]
 ROUTER_CLI = [sys.executable, "-m", "cdtui.commands.router"]
 
 

@@ -12,11 +12,12 @@ from release_backends import FaultyServer, faulty_server
 from routing_fixtures import InProcessRouter, embedded_router, free_port
 from test_release_rollout import fast
 
-from cdtui.engine.events import Notice, PhaseFinished, Status
+from cdtui.engine.events import Notice, PhaseFinished, StageOutput, Status
+from cdtui.engine.output import OutputSink
 from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
-from cdtui.release.phase import active_rollout
 from cdtui.release.rollout import State
 from cdtui.release.routers import Weights
+from cdtui.stages.release import active_rollout
 
 
 @pytest.fixture
@@ -41,7 +42,10 @@ async def test_a_release_phase_runs_behind_its_gate_with_events(setup, make_engi
     assert await engine.run() is Status.SUCCEEDED
     assert [e.state for e in rec.of(ReleaseStateChanged)][-1] == "done"
     assert rec.of(HealthSampled) and rec.of(WeightChanged)[-1].green == 100
-    assert any("deployed green" in n.text for n in rec.of(Notice))
+    # The deploy's output is streamed into the release stage's log, once (not echoed as notices).
+    logged = "".join(e.text for e in rec.of(StageOutput) if e.stage == "release")
+    assert "| deployed green\n" in logged
+    assert not any("deployed green" in n.text for n in rec.of(Notice))
     assert await router.driver.get_weights() == Weights.ALL_GREEN
 
 
@@ -118,7 +122,7 @@ async def test_the_embedded_router_is_started_when_none_runs(
 async def test_the_release_is_a_stage_with_a_readable_log(setup, make_engine: EngineFactory):
     """Every step logs where developers read logs: the tree, `cdtui logs`, history."""
     from cdtui.engine.events import StageFinished, StageOutput, StageStarted
-    from cdtui.release.phase import RELEASE_STAGE
+    from cdtui.stages.release import RELEASE_STAGE
 
     block, _, _ = setup
     block = {**block, "green": {"url": block["green"]["url"], "deploy": "echo deployed green"}}
@@ -141,14 +145,15 @@ def test_a_colour_that_stays_down_is_told_a_few_times_then_once_when_it_is_back(
     setup, make_engine: EngineFactory
 ):
     from cdtui.engine.events import StageOutput
-    from cdtui.release.phase import FAILED_CHECKS_TOLD, ReleaseLog
+    from cdtui.stages.release import FAILED_CHECKS_TOLD, ReleaseLog
 
     block, _, _ = setup
     engine, rec = make_engine(pipeline_of({"name": "Release", "release": block}))
-    log = ReleaseLog(engine, "Release")
+    sink = OutputSink(engine.bus.emit, engine.masker, 1, "Release", "release", 1)
+    log = ReleaseLog(sink)
     for ok in [False] * 20 + [True, True]:
         log.event(HealthSampled(1, 0.0, "blue", ok, 1.0, 200 if ok else 0, "" if ok else "down"))
-    log.close()
+    sink.close()
     lines = "".join(e.text for e in rec.of(StageOutput)).splitlines()
     assert sum("unhealthy   blue: down" in line for line in lines) == FAILED_CHECKS_TOLD
     assert sum("still failing" in line for line in lines) == 1

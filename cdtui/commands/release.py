@@ -120,6 +120,9 @@ def release(
 
     spec = _spec_or_exit(project_dir, pipeline_file, phase)
     chosen = _parse_steps(steps)
+    refusal = _untested(project_dir, pipeline_file, phase)
+    if refusal is not None:
+        _fail(f"{refusal.title}: {refusal.why}.\n{refusal.fix}")
     if not yes:
         shown = ", ".join(map(str, chosen or spec.effective_steps))
         click.confirm(f"Release on the {spec.router.kind} router in steps {shown}%?", abort=True)
@@ -147,6 +150,20 @@ def release(
     sys.exit(EXIT_OK if state is State.DONE else EXIT_FAILED)
 
 
+def _untested(project_dir: Path, pipeline_file: Path | None, phase: str | None):
+    """The release stage's own rule, applied before anything moves: untested bytes are refused."""
+    from cdtui.session import Session
+
+    session = Session(project_dir, pipeline_file)
+    session.load(check_secrets=False)
+    found = session.release_phase(phase)
+    if session.pipeline is None or found is None:
+        return None
+    from cdtui.stages.release import untested_refusal
+
+    return untested_refusal(session.project_dir, session.pipeline, found[0])
+
+
 @click.command()
 @project_argument
 @file_option
@@ -154,11 +171,7 @@ def release(
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, yes: bool) -> None:
     """Put all traffic back on the colour that was live before the latest release, at once."""
-    from cdtui.release.control import locked
-    from cdtui.release.control import rollback as roll_back
-    from cdtui.release.rollout import ReleaseError
-    from cdtui.release.routers import RouterError
-    from cdtui.store.releases import ReleaseLocked
+    from cdtui.session import Session
 
     spec = _spec_or_exit(project_dir, pipeline_file, phase)
     if not yes:
@@ -166,23 +179,28 @@ def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, y
             f"Roll back: all traffic on the {spec.router.kind} router to the previous live colour?",
             abort=True,
         )
+    session = Session(project_dir, pipeline_file)
+    session.load(check_secrets=False)
+    printed: list[Event] = []
 
-    async def act(run_id: int) -> str:
-        printed: list[Event] = []
+    def show(event: Event) -> None:
+        printed.append(event)
+        _print(event)
 
-        def show(event: Event) -> None:
-            printed.append(event)
-            _print(event)
-
-        async with locked(spec, project_dir) as handle:
-            outcome = await roll_back(handle, run_id=run_id, emit=show)
-        return "" if printed else outcome.reason  # "already all on ...": nothing else was said
+    async def act():
+        return await session.rollback(phase, via="cli", subscribers=[show])
 
     try:
-        if said := _as_run(project_dir, "rollback", act):
-            click.echo(said)
-    except (ReleaseError, ReleaseLocked, RouterError) as exc:
-        _fail(str(exc), EXIT_FAILED)
+        result = asyncio.run(_cancellable(act()))
+    finally:
+        session.close()
+    if result.refusal is not None:
+        _fail(f"{result.refusal.why}: {result.refusal.fix}", EXIT_FAILED)
+    if not result.ok:
+        _fail(result.reason, EXIT_FAILED)
+    shown = {type(e).__name__ for e in printed} - {"RunStarted", "RunFinished"}
+    if not shown:  # "already all on ...": nothing else was said
+        click.echo(result.reason)
 
 
 @click.command()
@@ -206,16 +224,3 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_
         for line in report.lines():
             click.echo(line)
     sys.exit(EXIT_FAILED if report.router_error or report.difference else EXIT_OK)
-
-
-@click.group()
-def _main() -> None:
-    """For ``python -m cdtui.commands.release`` until the commands are registered in cli.py."""
-
-
-_main.add_command(release)
-_main.add_command(rollback)
-_main.add_command(status)
-
-if __name__ == "__main__":
-    _main()

@@ -177,8 +177,7 @@ async def _drive(engine, renderer, store) -> Status:
             )
             engine.cancel(f"cancelled by {signame}")
         else:
-            for process in list(engine._running.values()):
-                process.grace = 0.0
+            engine.skip_grace()
 
     for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
         loop.add_signal_handler(sig, interrupt, name)

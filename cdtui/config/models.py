@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
+from pydantic_core import ValidationError as CoreValidationError
 
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
@@ -38,8 +40,11 @@ class Strategy(Model):
 
 
 class Stage(Model):
+    """A unit of work. Its kind is named by one key: ``run`` (a command, local or ``on:`` hosts)
+    or a registered kind's key (``cdtui.stages``), whose value its own model validates."""
+
     name: str = Field(pattern=NAME_PATTERN, max_length=100)
-    run: str | list[str]
+    run: str | list[str] | None = None
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
@@ -53,6 +58,78 @@ class Stage(Model):
     on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
     strategy: Strategy = Field(default_factory=Strategy)
     upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
+
+    _kind: str = PrivateAttr("run")
+    _spec: Any = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _kind_key(cls, data: Any, handler: Any) -> Stage:
+        """Pull a registered kind's key out before the common fields are validated, and report
+        both sets of errors together, each at its own path."""
+        if not isinstance(data, dict):
+            return handler(data)
+        from cdtui.config.kinds import yaml_kinds
+
+        kinds = yaml_kinds()
+        data = dict(data)
+        found = {key: data.pop(key) for key in list(data) if key in kinds and key != "run"}
+        errors: list[InitErrorDetails] = []
+        specs: dict[str, Any] = {}
+        for key, value in found.items():
+            model = kinds[key].model
+            if model is None:
+                specs[key] = value
+                continue
+            try:
+                specs[key] = model.model_validate(value)
+            except ValidationError as exc:
+                errors += [_nested(key, e) for e in exc.errors()]
+        stage = None
+        try:
+            stage = handler(data)
+        except ValidationError as exc:
+            errors = [_nested(None, e) for e in exc.errors()] + errors
+        chosen = (["run"] if data.get("run") is not None else []) + list(found)
+        if len(chosen) > 1:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "value_error",
+                        "a stage has one kind: {kinds} are all given (split it into stages)",
+                        {"kinds": " and ".join(repr(k) for k in chosen)},
+                    ),
+                    loc=(chosen[1],),
+                    input=data,
+                )
+            )
+        elif not chosen and "run" in data:
+            pass  # run: null is reported by the run field itself
+        elif not chosen:
+            errors.append(InitErrorDetails(type="missing", loc=("run",), input=data))
+        if errors:
+            raise CoreValidationError.from_exception_data(cls.__name__, errors)
+        assert stage is not None
+        if found:
+            (key, spec), *_ = specs.items()
+            stage._kind, stage._spec = key, spec
+        return stage
+
+    @classmethod
+    def of_kind(cls, name: str, kind: str, spec: Any, **fields: Any) -> Stage:
+        """A stage cdtui makes itself (a phase's release block becomes its stage ``release``)."""
+        stage = cls.model_construct(name=name, **fields)
+        stage._kind, stage._spec = kind, spec
+        return stage
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def spec(self) -> Any:
+        """The kind's validated config (None for ``run``, whose fields are the stage's own)."""
+        return self._spec
 
     @field_validator("on", mode="before")
     @classmethod
@@ -68,7 +145,9 @@ class Stage(Model):
 
     @field_validator("run")
     @classmethod
-    def _run_not_empty(cls, value: str | list[str]) -> str | list[str]:
+    def _run_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None:
+            raise ValueError("the command is empty")
         if isinstance(value, str) and not value.strip():
             raise ValueError("the command is empty")
         if isinstance(value, list) and not value:
@@ -84,11 +163,15 @@ class Stage(Model):
     @property
     def command_text(self) -> str:
         """The command as an operator reads it."""
+        if self._kind != "run":
+            from cdtui.config.kinds import kind_configs
+
+            return kind_configs()[self._kind].describe(self._spec)
         if isinstance(self.run, str):
             return self.run.strip()
         import shlex
 
-        return shlex.join(self.run)
+        return shlex.join(self.run or [])
 
 
 class Phase(Model):
@@ -101,6 +184,17 @@ class Phase(Model):
     def _has_work(self) -> Phase:
         if not self.stages and self.release is None:
             raise ValueError("a phase needs stages (or a release block)")
+        if self.release is not None and self.stages:
+            if any(stage.kind != "release" for stage in self.stages):
+                raise ValueError(
+                    "a phase with a release block has no stages of its own: move them to a phase "
+                    "before it (the release deploys with green.deploy / blue.deploy)"
+                )
+        elif self.release is not None:
+            # The release runs as the phase's one stage: the tree, history, logs, --dry-run and
+            # the headless summary all see it like any other stage.
+            stage = Stage.of_kind("release", "release", self.release)
+            object.__setattr__(self, "stages", [stage])
         return self
 
 
@@ -158,6 +252,25 @@ class Pipeline(Model):
             if phase.name == name:
                 return phase
         raise KeyError(name)
+
+
+def _nested(key: str | None, error: Any) -> InitErrorDetails:
+    """A pydantic error raised again from the Stage level, its path under the kind's key."""
+    loc = (key, *error["loc"]) if key else tuple(error["loc"])
+    kind, ctx = error["type"], error.get("ctx")
+    if kind != "value_error":
+        try:  # a built-in error type keeps its type and context (bounds, patterns, ...)
+            PydanticKnownError(kind, ctx)
+        except (KeyError, TypeError, ValueError):
+            pass
+        else:
+            details = InitErrorDetails(type=kind, loc=loc, input=error.get("input"))
+            if ctx is not None:
+                details["ctx"] = ctx
+            return details
+    message = str(error["msg"]).removeprefix("Value error, ")
+    custom = PydanticCustomError(kind, "{msg}", {"msg": message})
+    return InitErrorDetails(type=custom, loc=loc, input=error.get("input"))
 
 
 def _check_env_names(value: dict[str, object]) -> None:

@@ -113,6 +113,9 @@ class ColourSpec(Model):
 
     url: str
     deploy: str | list[str] | None = None
+    deploy_timeout: Duration = 600.0  # the deploy's whole process tree is ended past this
+    # A deploy starts the service it deploys: by default what it leaves running is its job.
+    keep_children: bool = True
 
     @field_validator("url")
     @classmethod

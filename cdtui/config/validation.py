@@ -239,7 +239,7 @@ def _child(tp: object, part: str | int) -> object:
         for name, info in tp.model_fields.items():
             if part in (name, info.alias):
                 return info.annotation
-        return None
+        return _kind_models(tp).get(part) if isinstance(part, str) else None
     origin, args = get_origin(tp), get_args(tp)
     if origin is list and isinstance(part, int) and args:
         return args[0]
@@ -250,8 +250,20 @@ def _child(tp: object, part: str | int) -> object:
 
 def _field_names(tp: object) -> tuple[str, ...]:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tuple(info.alias or name for name, info in tp.model_fields.items())
+        own = tuple(info.alias or name for name, info in tp.model_fields.items())
+        return own + tuple(k for k in _kind_models(tp) if k not in own)
     return ()
+
+
+def _kind_models(tp: type[BaseModel]) -> dict[str, object]:
+    """A stage also knows every registered kind's key (``load:``, ``ansible:``, ...)."""
+    from cdtui.config.models import Stage
+
+    if not issubclass(tp, Stage):
+        return {}
+    from cdtui.config.kinds import yaml_kinds
+
+    return {key: kind.model for key, kind in yaml_kinds().items() if kind.model is not None}
 
 
 def _fits(arm: object, value: object) -> bool:

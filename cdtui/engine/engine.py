@@ -1,23 +1,23 @@
-"""The pipeline engine: runs a plan, emits events, takes approvals and cancels.
+"""The pipeline engine: runs a plan, fires events on the bus, takes approvals and cancels.
 
-It knows no screen. Consumers subscribe to the event stream; actions come in as plain
+It knows no screen and no kind of work: phases, gates, the stage DAG, retries, timeouts and
+cancel live here; what a stage does is its kind's (``cdtui.stages``). Actions come in as plain
 method calls (``approve``, ``cancel``, ``cancel_stage``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import getpass
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdtui.config.models import Pipeline, Stage
+from cdtui.engine.bus import EventBus
 from cdtui.engine.events import (
     ArtifactStored,
     Event,
@@ -30,19 +30,17 @@ from cdtui.engine.events import (
     RunFinished,
     RunStarted,
     StageFinished,
-    StageStarted,
     Status,
 )
 from cdtui.engine.masking import SecretMasker
-from cdtui.engine.output import OutputSink
 from cdtui.engine.plan import PhasePlan, Plan
-from cdtui.runners.local import LocalProcess, ProcessResult
+from cdtui.runners.local import ProcessResult
 from cdtui.store import STORE_DIR
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
 
 if TYPE_CHECKING:
-    from cdtui.engine.remote import HostGroup
     from cdtui.runners.ssh import SshPool
+    from cdtui.stages.context import Cancellable, StageContext
 
 Subscriber = Callable[[Event], None]
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT)
@@ -63,17 +61,11 @@ def _current_user() -> str:
         return f"uid {os.getuid()}"
 
 
-@functools.cache
-def _bash() -> str | None:
-    return shutil.which("bash")
-
-
 def shell_argv(script: str) -> list[str]:
-    """Strings run like CI services run them: bash with errexit and pipefail, else sh -e."""
-    bash = _bash()
-    if bash:
-        return [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
-    return ["/bin/sh", "-ec", script]
+    """Strings run like CI services run them (see ``cdtui.stages.run``)."""
+    from cdtui.stages.run import shell_argv as argv
+
+    return argv(script)
 
 
 class Engine:
@@ -89,6 +81,7 @@ class Engine:
         secrets: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         options: EngineOptions | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
@@ -98,35 +91,25 @@ class Engine:
         self.masker = SecretMasker(self.secrets.values())
         self.environ = dict(os.environ if environ is None else environ)
         self.options = options or EngineOptions()
-        self._subscribers: list[Subscriber] = []
+        self.bus = bus or EventBus()
         self._slots = asyncio.Semaphore(max(1, self.options.jobs))
         self._cancelled = asyncio.Event()
         self._cancel_reason = ""
         self._gates: dict[str, asyncio.Event] = {}
         self._approved: set[str] = set()
-        self._running: dict[tuple[str, str], LocalProcess | HostGroup] = {}
+        self._running: dict[tuple[str, str], list[Cancellable]] = {}
+        self._reasons: dict[tuple[str, str], str] = {}  # a stage's last reason, for its phase
+        self._controls: dict[str, Any] = {}  # stage -> its kind's live handle (a rollout)
         self._ssh: SshPool | None = None
         self.status = Status.PENDING
 
     # -- the event stream -------------------------------------------------------------
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.append(subscriber)
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """A synchronous subscriber on the bus this run fires on (see ``EventBus``)."""
+        return self.bus.subscribe(subscriber)
 
     def _emit(self, event: Event) -> None:
-        for subscriber in self._subscribers:
-            try:
-                subscriber(event)
-            except Exception as error:  # a broken consumer must not lose the run
-                if isinstance(event, Notice):
-                    continue
-                self._emit(
-                    Notice(
-                        self.run_id,
-                        time.time(),
-                        "error",
-                        self.masker.mask_text(f"{type(subscriber).__name__} failed: {error!r}"),
-                    )
-                )
+        self.bus.emit(event)
 
     def notice(self, level: str, text: str, phase: str = "", stage: str = "") -> None:
         self._emit(
@@ -150,15 +133,28 @@ class Engine:
             return
         self._cancel_reason = reason
         self._cancelled.set()
-        for process in list(self._running.values()):
-            process.cancel(reason)
+        for things in list(self._running.values()):
+            for thing in list(things):
+                thing.cancel(reason)
 
     def cancel_stage(self, phase: str, stage: str, reason: str = "cancelled") -> bool:
-        process = self._running.get((phase, stage))
-        if process is None:
+        things = self._running.get((phase, stage))
+        if not things:
             return False
-        process.cancel(reason)
+        for thing in list(things):
+            thing.cancel(reason)
         return True
+
+    def skip_grace(self) -> None:
+        """A second Ctrl-C: whatever is being ended gets SIGKILL now, not after the grace."""
+        for things in list(self._running.values()):
+            for thing in things:
+                if hasattr(thing, "grace"):
+                    thing.grace = 0.0
+
+    def control_of(self, stage: str) -> Any:
+        """The live handle a running stage's kind offers (a release's rollout), else None."""
+        return self._controls.get(stage)
 
     @property
     def waiting_gates(self) -> list[str]:
@@ -245,10 +241,6 @@ class Engine:
             )
             return Status.BLOCKED
         self._emit(PhaseStarted(self.run_id, time.time(), name))
-        if phase_plan.phase.release is not None:
-            from cdtui.release.phase import run_release_phase
-
-            return await run_release_phase(self, phase_plan)
         results: dict[str, Status] = {}
         by_name = {s.name: s for s in phase_plan.stages}
         selected = set(by_name)
@@ -283,9 +275,14 @@ class Engine:
         failed = [n for n, st in results.items() if not self._satisfies(by_name[n], st)]
         failed = [n for n in failed if results[n] is not Status.SKIPPED]
         if self._cancelled.is_set():
-            status, reason = Status.CANCELLED, self._cancel_reason
+            # What the stages said when they ended (a release: "all traffic back on live ..").
+            said = [self._reasons.get((name, n), "") for n in results]
+            said = [r for r in dict.fromkeys(said) if r and r != self._cancel_reason]
+            status, reason = Status.CANCELLED, "; ".join(said) or self._cancel_reason
         elif failed:
             status, reason = Status.FAILED, f"failed: {', '.join(failed)}"
+            if len(failed) == 1 and self._reasons.get((name, failed[0])):
+                reason += f" ({self._reasons[(name, failed[0])][:300]})"
         else:
             status, reason = Status.SUCCEEDED, ""
         self._emit(PhaseFinished(self.run_id, time.time(), name, status, reason))
@@ -342,6 +339,7 @@ class Engine:
                 )
             )
             if not retry:
+                self._reasons[(phase, stage.name)] = result.reason
                 return result.status
             try:
                 await asyncio.wait_for(self._cancelled.wait(), timeout=delay)
@@ -350,74 +348,71 @@ class Engine:
             return result.status
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
-        if stage.on:
-            # Remote stages keep neither artifacts nor metrics: their files live on the hosts.
-            from cdtui.engine.remote import run_remote
+        from cdtui.stages import kind_of
 
-            began = time.monotonic()
-            hosts = self.pipeline.resolve_hosts(stage.on)
-            result = await run_remote(self, phase, stage, attempt, hosts)
-            return result, time.monotonic() - began
-        argv = shell_argv(stage.run) if isinstance(stage.run, str) else list(stage.run)
-        cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
-        env = self._stage_env(phase, stage, attempt)
-        logs = self.project_dir / STORE_DIR / "logs"
-        metrics = metrics_path(logs, self.run_id, phase, stage.name, attempt)
-        env["CDTUI_METRICS"] = str(metrics)
-        output = OutputSink(self, phase, stage.name, attempt)
-        process = LocalProcess(
-            argv,
-            cwd=str(cwd),
-            env=env,
-            on_output=output.feed,
-            grace=stage.grace if stage.grace is not None else self.pipeline.grace,
-            keep_children=stage.keep_children,
-        )
+        kind = kind_of(stage)
+        ctx = self._context(phase, stage, attempt)
         began = time.monotonic()
-        command = self.masker.mask_text(stage.command_text)
         try:
-            if not cwd.is_dir():
-                raise NotADirectoryError(f"working directory {stage.cwd!r} does not exist")
-            metrics.parent.mkdir(parents=True, exist_ok=True)
-            metrics.unlink(missing_ok=True)  # only this attempt's lines count
-            pid = process.start()
-        except OSError as error:
-            self._emit(StageStarted(self.run_id, time.time(), phase, stage.name, attempt, command))
-            why = error.strerror or str(error)
-            target = getattr(error, "filename", None) or argv[0]
-            reason = (
-                str(error)
-                if isinstance(error, NotADirectoryError)
-                else f"cannot start {target}: {why}"
-            )
-            return ProcessResult(Status.FAILED, None, reason), 0.0
-        key = (phase, stage.name)
-        self._running[key] = process
-        self._emit(
-            StageStarted(self.run_id, time.time(), phase, stage.name, attempt, command, pid=pid)
-        )
-        if self._cancelled.is_set():
-            process.cancel(self._cancel_reason)
-        try:
-            result = await process.wait(timeout=stage.timeout)
+            result = await kind.run(ctx)
+        except Exception as error:  # a kind's bug fails its stage, never the run's record
+            result = ProcessResult(Status.FAILED, None, f"{stage.kind} crashed: {error!r}")
         finally:
-            self._running.pop(key, None)
-            output.close()
-        if result.ended_leftovers:
-            pids = ", ".join(map(str, result.ended_leftovers))
-            self.notice(
-                "warning",
-                f"ended {len(result.ended_leftovers)} leftover process(es) of the stage ({pids}); "
-                "set keep_children: true to keep them running",
-                phase,
-                stage.name,
-            )
-        if result.survivors:
-            self.notice(
-                "error", f"processes survived SIGKILL: {result.survivors}", phase, stage.name
-            )
-        result = await self._keep_outputs(phase, stage, attempt, result, cwd, metrics)
+            ctx.close()
+            self._controls.pop(stage.name, None)
+            if not ctx.has_started:
+                ctx.started(stage.command_text)
+        if kind.keeps_outputs(stage):
+            cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
+            result = await self._keep_outputs(phase, stage, attempt, result, cwd, ctx.metrics)
         return result, time.monotonic() - began
+
+    def _context(self, phase: str, stage: Stage, attempt: int) -> StageContext:
+        from cdtui.stages.context import StageContext
+
+        key = (phase, stage.name)
+
+        def track(thing: Cancellable) -> Callable[[], None]:
+            things = self._running.setdefault(key, [])
+            things.append(thing)
+            if self._cancelled.is_set():
+                thing.cancel(self._cancel_reason)
+
+            def untrack() -> None:
+                if thing in things:
+                    things.remove(thing)
+                if not things:
+                    self._running.pop(key, None)
+
+            return untrack
+
+        def offer(handle: Any) -> None:
+            if handle is None:
+                self._controls.pop(stage.name, None)
+            else:
+                self._controls[stage.name] = handle
+
+        state = self.project_dir / STORE_DIR
+        return StageContext(
+            run_id=self.run_id,
+            phase=phase,
+            stage=stage,
+            attempt=attempt,
+            pipeline=self.pipeline,
+            project_dir=self.project_dir,
+            state_dir=state,
+            env=self.stage_env(phase, stage, attempt),
+            environ=self.environ,
+            masker=self.masker,
+            emit=self._emit,
+            cancel_signal=self._cancelled,
+            metrics=metrics_path(state / "logs", self.run_id, phase, stage.name, attempt),
+            user=self.options.user,
+            _cancel_reason=lambda: self._cancel_reason,
+            _track=track,
+            _ssh_pool=self.ssh_pool,
+            _offer=offer,
+        )
 
     async def _keep_outputs(
         self,
@@ -486,10 +481,4 @@ class Engine:
             CDTUI_STAGE=stage.name,
             CDTUI_ATTEMPT=str(attempt),
         )
-        return env
-
-    def _stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
-        """A local stage inherits cdtui's environment (PATH, HOME, ...) under its own layers."""
-        env = {**self.environ, **self.stage_env(phase, stage, attempt)}
-        env["CDTUI_PROJECT_DIR"] = str(self.project_dir)
         return env

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import codecs
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from cdtui.engine.events import StageOutput
-
-if TYPE_CHECKING:
-    from cdtui.engine.engine import Engine
+from cdtui.engine.events import Event, StageOutput
+from cdtui.engine.masking import SecretMasker
 
 STREAMS = ("stdout", "stderr")
 
@@ -23,18 +21,21 @@ class OutputSink:
 
     def __init__(
         self,
-        engine: Engine,
+        emit: Callable[[Event], None],
+        masker: SecretMasker,
+        run_id: int,
         phase: str,
         stage: str,
         attempt: int,
         host: str = "local",
         prefix: str = "",
     ) -> None:
-        self.engine = engine
+        self.emit = emit
+        self.run_id = run_id
         self.key = (phase, stage, attempt)
         self.host = host
         self.prefix = prefix
-        self.maskers = {s: engine.masker.stream() for s in STREAMS}
+        self.maskers = {s: masker.stream() for s in STREAMS}
         self.decoders = {
             s: codecs.getincrementaldecoder("utf-8")(errors="replace") for s in STREAMS
         }
@@ -47,10 +48,9 @@ class OutputSink:
             text = self._prefixed(stream, text, final)
         if text:
             phase, stage, attempt = self.key
-            engine = self.engine
-            engine._emit(
+            self.emit(
                 StageOutput(
-                    engine.run_id, time.time(), phase, stage, attempt, stream, text, self.host
+                    self.run_id, time.time(), phase, stage, attempt, stream, text, self.host
                 )
             )
 

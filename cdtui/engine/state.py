@@ -73,10 +73,8 @@ class RunState:
         """Every phase and stage of the pipeline as PENDING: the tree before any run."""
         state = cls()
         selected = None
-        planned: set[str] = set()
         if plan is not None:
             selected = {(p.name, s.name) for p in plan.phases for s in p.stages}
-            planned = {p.name for p in plan.phases}
         for phase in pipeline.phases:
             ps = state.phases[phase.name] = PhaseState(phase.name, gate=phase.gate == "confirm")
             for stage in phase.stages:
@@ -84,12 +82,6 @@ class RunState:
                     ps.stages[stage.name] = StageState(
                         phase.name, stage.name, command=stage.command_text
                     )
-            if phase.release is not None and (plan is None or phase.name in planned):
-                from cdtui.release.phase import RELEASE_STAGE, describe
-
-                ps.stages[RELEASE_STAGE] = StageState(
-                    phase.name, RELEASE_STAGE, command=describe(phase.release)
-                )
         return state
 
     def stage(self, phase: str, name: str) -> StageState:

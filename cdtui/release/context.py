@@ -193,36 +193,58 @@ def _idle_refusal(context: ReleaseContext, watch: ReleaseWatch | None) -> None:
         )
 
 
-def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline | None) -> None:
-    """The newest stored artifact, the newest run that tested it, and that run's results."""
+@dataclass(frozen=True)
+class TestedBytes:
+    """The newest stored artifact and the newest run that passed the phase before the release
+    with those very bytes; ``refusal`` says why they may not be released."""
+
+    artifact: Any = None  # ArtifactRecord, None when nothing was stored yet
+    test_phase: str | None = None
+    tested_run: int | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def tested_by(self) -> str:
+        if self.artifact is None:
+            return "no artifact stored yet: run the pipeline to build and test one"
+        if self.tested_run is not None:
+            return f"run #{self.tested_run} passed {self.test_phase}"
+        if self.test_phase:
+            return f"NOT TESTED: no run passed {self.test_phase} with this artifact"
+        return ""
+
+
+def tested_bytes(store: RunStore, pipeline: Pipeline | None, phase: str) -> TestedBytes:
+    """The one rule every front end and the release stage apply: only bytes that a run tested
+    (the phase before the release passed with them) are released."""
     artifacts = store.latest_artifacts()
     if not artifacts:
-        context.tested_by = "no artifact stored yet: run the pipeline to build and test one"
-        return
-    context.artifact = artifacts[-1]
-    test_phase = _phase_before(pipeline, context.phase)
-    runs = store.runs_with_artifact(context.artifact.sha256)
-    for run_id in sorted(set(runs), reverse=True):  # only runs that built these very bytes
-        if test_phase is None:
-            break
-        statuses = _phase_statuses(store, run_id, pipeline)
-        if statuses.get(test_phase) is Status.SUCCEEDED:
-            context.tested_run = run_id
-            context.tested_by = f"run #{run_id} passed {test_phase}"
-            break
-    else:
-        context.tested_by = (
-            f"NOT TESTED: no run passed {test_phase} with this artifact" if test_phase else ""
-        )
-        if test_phase and context.refusal is None:
-            context.refusal = Refusal(
-                "The artifact was not tested",
-                f"{context.artifact.path} (sha256:{context.artifact.sha256[:12]}, stored by run "
-                f"#{context.artifact.run_id}) has no run that passed {test_phase}: only the "
-                "bytes that passed the phase before the release are released",
-                f"Run the pipeline (r on the pipeline view): the release gate comes after "
-                f"{test_phase} has tested these bytes. Nothing was changed.",
-            )
+        return TestedBytes()
+    artifact = artifacts[-1]
+    test_phase = _phase_before(pipeline, phase)
+    if test_phase is None:
+        return TestedBytes(artifact)
+    for run_id in sorted(set(store.runs_with_artifact(artifact.sha256)), reverse=True):
+        if _phase_statuses(store, run_id, pipeline).get(test_phase) is Status.SUCCEEDED:
+            return TestedBytes(artifact, test_phase, run_id)
+    refusal = Refusal(
+        "The artifact was not tested",
+        f"{artifact.path} (sha256:{artifact.sha256[:12]}, stored by run #{artifact.run_id}) has "
+        f"no run that passed {test_phase}: only the bytes that passed the phase before the "
+        "release are released",
+        f"Run the pipeline (r on the pipeline view): the release gate comes after "
+        f"{test_phase} has tested these bytes. Nothing was changed.",
+    )
+    return TestedBytes(artifact, test_phase, None, refusal)
+
+
+def _artifact_facts(context: ReleaseContext, store: RunStore, pipeline: Pipeline | None) -> None:
+    """The newest stored artifact, the newest run that tested it, and that run's results."""
+    tested = tested_bytes(store, pipeline, context.phase)
+    context.artifact, context.tested_run = tested.artifact, tested.tested_run
+    context.tested_by = tested.tested_by
+    context.refusal = context.refusal or tested.refusal
+    test_phase = tested.test_phase
     if context.tested_run is not None and test_phase is not None:
         from cdtui.engine.state import RunState
         from cdtui.presentation import ICONS

@@ -335,7 +335,7 @@ class MainScreen(Screen[None]):
             self._start(stages=(selector,), label=f"console: --stage {selector}")
 
     def action_rerun_failed(self) -> None:
-        from cdtui.release.phase import RELEASE_STAGE
+        from cdtui.stages.release import RELEASE_STAGE
 
         failed = [(p, s) for p, s in self.state.failed_stages() if s != RELEASE_STAGE]
         if not failed and self.state.failed_stages():

@@ -5,8 +5,6 @@ keys promote, pause/resume and abort the release this console runs.
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -88,7 +86,7 @@ class ReleaseScreen(WatchScreen):
 
     # -- the release this console runs -----------------------------------------------------
     def _rollout(self):
-        from cdtui.release.phase import active_rollout
+        from cdtui.stages.release import active_rollout
 
         engine = self.app.session.engine if self.app.session else None
         return active_rollout(engine) if engine is not None else None
@@ -282,46 +280,24 @@ class ReleaseScreen(WatchScreen):
         )
 
     async def _roll_back(self) -> None:
-        from cdtui.engine.events import RunFinished, RunStarted, Status
-        from cdtui.release.control import locked
-        from cdtui.release.control import rollback as roll_back
-        from cdtui.release.rollout import ReleaseError
-        from cdtui.release.routers import RouterError
-        from cdtui.store.releases import ReleaseLocked
-
+        """Through the front door, like ``cdtui rollback``: same record, events and refusals."""
         session = self.app.session
-        store = session.store
-        user = session.engine.options.user if session.engine else _user()
-        project = session.pipeline.project if session.pipeline else "?"
-        run_id = store.begin_run(project, user, "console: rollback")
-        store.record(RunStarted(run_id, time.time(), project, ("rollback",), user))
-        status, reason = Status.FAILED, ""
-
-        def emit(event) -> None:
-            store.record(event)
-            self.watch.apply(event)
-
+        user = session.engine.options.user if session.engine else None
         try:
-            async with locked(self.watch.spec, session.project_dir) as handle:
-                outcome = await roll_back(handle, run_id=run_id, emit=emit)
-            status, reason = Status.SUCCEEDED, outcome.reason
-            self.app.notify(outcome.reason, title="Rolled back", timeout=8)
-        except ReleaseLocked as exc:
-            reason = str(exc)
-            self.app.push_screen(
-                RefusalModal("Another cdtui holds the router", reason, "Wait for it, or stop it.")
+            result = await session.rollback(
+                self.watch.phase or None, via="console", user=user, subscribers=[self.watch.apply]
             )
-        except (ReleaseError, RouterError) as exc:
-            reason = str(exc)
-            self.app.notify(reason, title="Rollback failed", severity="error", timeout=12)
         except Exception as exc:  # an incident is no time for a traceback: say it, keep the console
             reason = f"{type(exc).__name__}: {exc}"
             self.app.notify(reason, title="Rollback failed", severity="error", timeout=12)
-        except BaseException:
-            reason = "the console stopped the rollback"
-            raise
-        finally:
-            store.record(RunFinished(run_id, time.time(), status, reason))
+            return
+        if result.refusal is not None:
+            refusal = result.refusal
+            self.app.push_screen(RefusalModal(refusal.title, refusal.why, refusal.fix))
+        elif not result.ok:
+            self.app.notify(result.reason, title="Rollback failed", severity="error", timeout=12)
+        else:
+            self.app.notify(result.reason, title="Rolled back", timeout=8)
 
     # -- navigation ---------------------------------------------------------------------------
     def action_monitor(self) -> None:
@@ -345,9 +321,3 @@ def _masker(session):
     except Exception:
         return lambda text: text
     return SecretMasker(secrets.values()).mask_text
-
-
-def _user() -> str:
-    from cdtui.engine.engine import _current_user
-
-    return _current_user()

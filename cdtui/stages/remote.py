@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdtui.config.models import Stage
-from cdtui.engine.events import StageStarted, Status
-from cdtui.engine.output import OutputSink
+from cdtui.engine.events import Status
 from cdtui.runners.local import ProcessResult
+from cdtui.stages.context import StageContext
 
 if TYPE_CHECKING:
-    from cdtui.engine.engine import Engine
     from cdtui.runners.ssh import SshPool
     from cdtui.runners.ssh_process import RemoteProcess
 
@@ -54,20 +51,15 @@ def upload_files(project_dir: Path, patterns: list[str]) -> list[Path]:
     return files
 
 
-async def run_remote(
-    engine: Engine, phase: str, stage: Stage, attempt: int, hosts: list[str]
-) -> ProcessResult:
+async def run_remote(ctx: StageContext, hosts: list[str]) -> ProcessResult:
     """Run one attempt on every host (batches, parallel bound, max_failures) and judge it."""
-    pool = engine.ssh_pool()
+    stage = ctx.stage
+    pool = ctx.ssh_pool()
     multi = len(hosts) > 1
     shown = hosts[0] if not multi else f"{len(hosts)} hosts"
-    command = engine.masker.mask_text(stage.command_text)
     group = HostGroup()
-    key = (phase, stage.name)
-    engine._running[key] = group
-    engine._emit(
-        StageStarted(engine.run_id, time.time(), phase, stage.name, attempt, command, host=shown)
-    )
+    untrack = ctx._track(group)
+    ctx.started(stage.command_text, host=shown)
     strategy = stage.strategy
     batch = strategy.batch or len(hosts)
     slots = asyncio.Semaphore(strategy.parallel or len(hosts))
@@ -81,44 +73,38 @@ async def run_remote(
                 break
             chunk = hosts[start : start + batch]
             outcomes = await asyncio.gather(
-                *(
-                    _one_host(engine, pool, group, slots, phase, stage, attempt, name, multi)
-                    for name in chunk
-                )
+                *(_one_host(ctx, pool, group, slots, name, multi) for name in chunk)
             )
             results.update(zip(chunk, outcomes, strict=True))
     finally:
-        engine._running.pop(key, None)
-    return _judge(engine, phase, stage, results, skipped, group)
+        untrack()
+    return _judge(ctx, results, skipped, group)
 
 
 async def _one_host(
-    engine: Engine,
+    ctx: StageContext,
     pool: SshPool,
     group: HostGroup,
     slots: asyncio.Semaphore,
-    phase: str,
-    stage: Stage,
-    attempt: int,
     name: str,
     multi: bool,
 ) -> ProcessResult:
     from cdtui.runners.ssh import SshError, upload
     from cdtui.runners.ssh_process import RemoteProcess
 
-    host = engine.pipeline.hosts[name]
-    sink = OutputSink(
-        engine, phase, stage.name, attempt, host=name, prefix=f"{name} | " if multi else ""
-    )
+    stage = ctx.stage
+    assert stage.run is not None
+    host = ctx.pipeline.hosts[name]
+    sink = ctx.output(host=name, prefix=f"{name} | " if multi else "")
     process = RemoteProcess(
         pool,
         name,
         host,
         stage.run,
         cwd=stage.cwd,
-        env={**engine.stage_env(phase, stage, attempt), "CDTUI_HOST": name},
+        env={**ctx.env, "CDTUI_HOST": name},
         on_output=sink.feed,
-        grace=stage.grace if stage.grace is not None else engine.pipeline.grace,
+        grace=ctx.grace,
         keep_children=stage.keep_children,
     )
     async with slots:
@@ -127,22 +113,20 @@ async def _one_host(
         group.processes.append(process)
         try:
             if stage.upload:
-                files = upload_files(engine.project_dir, stage.upload)
+                files = upload_files(ctx.project_dir, stage.upload)
                 sums = await upload(pool, name, host, files, stage.cwd or ".")
                 listed = ", ".join(f"{file} sha256:{digest[:12]}" for file, digest in sums)
-                engine.notice("info", f"{name}: uploaded and verified {listed}", phase, stage.name)
+                ctx.notice("info", f"{name}: uploaded and verified {listed}")
             await process.start()
             if group.cancelled:
                 process.cancel(group.cancelled)
             result = await process.wait(timeout=stage.timeout)
             if result.ended_leftovers:
                 pids = ", ".join(map(str, result.ended_leftovers))
-                engine.notice(
+                ctx.notice(
                     "warning",
                     f"{name}: ended leftover remote process(es) {pids}; "
                     "set keep_children: true to keep them running",
-                    phase,
-                    stage.name,
                 )
             return result
         except (SshError, OSError) as error:
@@ -152,18 +136,15 @@ async def _one_host(
 
 
 def _judge(
-    engine: Engine,
-    phase: str,
-    stage: Stage,
+    ctx: StageContext,
     results: dict[str, ProcessResult],
     skipped: list[str],
     group: HostGroup,
 ) -> ProcessResult:
+    stage = ctx.stage
     failed = {h: r for h, r in results.items() if r.status is not Status.SUCCEEDED}
     for host, result in failed.items():
-        engine.notice(
-            "error", f"{host}: {result.status.lower()}: {result.reason}", phase, stage.name
-        )
+        ctx.notice("error", f"{host}: {result.status.lower()}: {result.reason}")
     reasons = [
         f"{h}: {r.reason}" if not r.reason.startswith(h) else r.reason for h, r in failed.items()
     ]

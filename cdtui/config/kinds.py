@@ -1,0 +1,48 @@
+"""The config side of stage kinds: which stage keys name a kind, and the model of each key's value.
+
+``cdtui.stages`` registers the built-in kinds (and a plugin registers its own) here, so the pipeline
+file's validation, located errors and did-you-mean know every kind without importing any kind's
+runtime (boto3, asyncssh) until a run needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class KindConfig:
+    key: str  # the stage's key that selects the kind: run, load, cloudformation, ...
+    model: type[BaseModel] | None  # the key's value; None: the key is a Stage field (run)
+    describe: Callable[[Any], str]  # the command line the tree, history and --dry-run show
+    in_yaml: bool = True  # False: made by cdtui itself (a phase's release block), never written
+
+
+_REGISTRY: dict[str, KindConfig] = {}
+_LOADED = False
+
+
+def register_config(kind: KindConfig) -> None:
+    _REGISTRY[kind.key] = kind
+
+
+def unregister_config(key: str) -> None:
+    _REGISTRY.pop(key, None)
+
+
+def kind_configs() -> dict[str, KindConfig]:
+    """Every registered kind's config, the built-in ones loaded on first use."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        import cdtui.stages  # noqa: F401  (registers the built-in kinds)
+    return _REGISTRY
+
+
+def yaml_kinds() -> dict[str, KindConfig]:
+    """The kinds a pipeline file may name, by key."""
+    return {key: kind for key, kind in kind_configs().items() if kind.in_yaml}

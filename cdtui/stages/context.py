@@ -1,0 +1,147 @@
+"""What a stage kind is given to do its work: never the engine itself.
+
+A kind reads its stage's config, writes masked output, fires its own events, watches the cancel
+signal and registers what can be cancelled; the engine keeps attempts, retries, gates, artifacts
+and metrics around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cdtui.config.models import Pipeline, Stage
+from cdtui.engine.events import Event, Notice, StageStarted
+from cdtui.engine.masking import SecretMasker
+from cdtui.engine.output import OutputSink
+
+if TYPE_CHECKING:
+    from cdtui.runners.ssh import SshPool
+
+
+class Cancellable(Protocol):
+    """Anything a stage runs that cancel and cancel-stage must reach (a process, a rollout)."""
+
+    def cancel(self, reason: str = "cancelled") -> None: ...
+
+
+@dataclass
+class StageContext:
+    run_id: int
+    phase: str
+    stage: Stage
+    attempt: int
+    pipeline: Pipeline
+    project_dir: Path
+    state_dir: Path
+    env: dict[str, str]  # the stage's own layers: pipeline env, stage env, secrets, CDTUI_*
+    environ: dict[str, str]  # cdtui's environment, which a local process inherits below env
+    masker: SecretMasker
+    emit: Callable[[Event], None]
+    cancel_signal: asyncio.Event
+    metrics: Path  # CDTUI_METRICS: the attempt's metrics file
+    user: str = ""
+    _cancel_reason: Callable[[], str] = lambda: "cancelled"
+    _track: Callable[[Cancellable], Callable[[], None]] = lambda _c: lambda: None
+    _ssh_pool: Callable[[], SshPool] | None = None
+    _started: bool = False
+    _sinks: list[OutputSink] = field(default_factory=list)
+    _offer: Callable[[Any], None] = lambda _handle: None
+
+    # -- what the stage says -----------------------------------------------------------------
+    @property
+    def timeout(self) -> float | None:
+        return self.stage.timeout
+
+    @property
+    def grace(self) -> float:
+        return self.stage.grace if self.stage.grace is not None else self.pipeline.grace
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_signal.is_set()
+
+    @property
+    def cancel_reason(self) -> str:
+        return self._cancel_reason()
+
+    def local_env(self) -> dict[str, str]:
+        """A local process inherits cdtui's environment (PATH, HOME, ...) under the layers."""
+        return {**self.environ, **self.env, "CDTUI_PROJECT_DIR": str(self.project_dir)}
+
+    # -- what the stage does -----------------------------------------------------------------
+    def started(self, command: str, pid: int | None = None, host: str = "local") -> None:
+        """The attempt began (once): the tree shows its command (masked) and where it runs."""
+        if self._started:
+            return
+        self._started = True
+        self.emit(
+            StageStarted(
+                self.run_id,
+                time.time(),
+                self.phase,
+                self.stage.name,
+                self.attempt,
+                self.masker.mask_text(command),
+                host=host,
+                pid=pid,
+            )
+        )
+
+    @property
+    def has_started(self) -> bool:
+        return self._started
+
+    def output(self, host: str = "local", prefix: str = "") -> OutputSink:
+        """A masking sink into the attempt's log; closed with the attempt."""
+        sink = OutputSink(
+            self.emit,
+            self.masker,
+            self.run_id,
+            self.phase,
+            self.stage.name,
+            self.attempt,
+            host=host,
+            prefix=prefix,
+        )
+        self._sinks.append(sink)
+        return sink
+
+    def notice(self, level: str, text: str) -> None:
+        self.emit(
+            Notice(
+                self.run_id,
+                time.time(),
+                level,
+                self.masker.mask_text(text),
+                self.phase,
+                self.stage.name,
+            )
+        )
+
+    @contextlib.contextmanager
+    def tracking(self, thing: Cancellable) -> Iterator[None]:
+        """While inside, the run's cancel and the stage's cancel reach ``thing``."""
+        untrack = self._track(thing)
+        try:
+            yield
+        finally:
+            untrack()
+
+    def offer(self, handle: Any) -> None:
+        """The kind's live handle (a release's rollout) for front ends to steer; None withdraws."""
+        self._offer(handle)
+
+    def ssh_pool(self) -> SshPool:
+        assert self._ssh_pool is not None, "this context has no SSH pool"
+        return self._ssh_pool()
+
+    def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
+        self._sinks.clear()

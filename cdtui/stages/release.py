@@ -1,0 +1,262 @@
+"""The ``release`` kind: a phase's ``release:`` block runs as its one stage ``release``: deploy the
+idle colour, then the rollout, its events on the run's stream. A cancelled run gives all traffic
+back to live. The release package loads only when a run reaches this stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdtui.config.release import ReleaseSpec
+from cdtui.engine.events import Event, Status
+from cdtui.engine.output import OutputSink
+from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
+from cdtui.runners.local import LocalProcess, ProcessResult
+from cdtui.stages import StageKind
+from cdtui.stages.context import StageContext
+
+if TYPE_CHECKING:
+    from cdtui.config.models import Pipeline
+    from cdtui.engine.engine import Engine
+    from cdtui.release.context import Refusal
+    from cdtui.release.rollout import Rollout
+
+FAILED_CHECKS_TOLD = 3
+"""Failed checks in a row of one colour written to the release log before it goes quiet."""
+RELEASE_STAGE = "release"
+"""The release shows as one stage of its phase, so the tree, history and ``cdtui logs`` show it."""
+
+
+def describe(spec: ReleaseSpec) -> str:
+    """The release stage's command line, as the tree and history show it."""
+    steps = ",".join(map(str, spec.effective_steps))
+    return f"blue/green release via the {spec.router.kind} router, steps {steps}%"
+
+
+def active_rollout(engine: Engine) -> Rollout | None:
+    """The rollout a run's release stage is running now, for promote/pause/resume/abort."""
+    return engine.control_of(RELEASE_STAGE)
+
+
+class ReleaseKind(StageKind):
+    key = "release"
+    config = ReleaseSpec
+    in_yaml = False  # written as a phase's release: block, never as a stage key
+
+    def describe(self, spec: Any) -> str:
+        return describe(spec)
+
+    def keeps_outputs(self, stage: Any) -> bool:
+        return False
+
+    async def run(self, ctx: StageContext) -> ProcessResult:
+        log = ReleaseLog(ctx.output())
+        ctx.started(describe(ctx.stage.spec))
+        status, reason = Status.FAILED, "release crashed"
+        try:
+            status, reason = await _release(ctx, log)
+        except BaseException as exc:  # the stage still ends on record
+            reason = f"release crashed: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            log.line(f"{status.lower()}: {reason}" if reason else status.lower())
+            if not status.ok:
+                ctx.notice("error", reason)
+        return ProcessResult(status, None, reason)
+
+
+class ReleaseLog:
+    """The release stage's log: timestamped lines through the stage's masking output sink."""
+
+    def __init__(self, sink: OutputSink) -> None:
+        self.sink = sink
+        self.failing: dict[str, int] = {}  # colour -> failed checks in a row
+        self._partial: dict[str, bytes] = {}
+
+    def line(self, text: str, stream: str = "stdout") -> None:
+        clock = time.strftime("%H:%M:%S")
+        for part in text.splitlines() or [""]:
+            self.sink.feed(stream, f"{clock} {part}\n".encode())
+
+    def output(self, stream: str, data: bytes) -> None:
+        """A deploy's output as it arrives, each whole line timestamped; order is kept."""
+        data = self._partial.pop(stream, b"") + data
+        *lines, rest = data.split(b"\n")
+        if rest:
+            self._partial[stream] = rest
+        clock = time.strftime("%H:%M:%S").encode()
+        for line in lines:
+            self.sink.feed(stream, clock + b"   | " + line + b"\n")
+
+    def end_output(self) -> None:
+        for stream, rest in list(self._partial.items()):
+            self.output(stream, b"\n")
+            self._partial.pop(stream, None)
+            del rest
+
+    def event(self, event: Event) -> None:
+        if isinstance(event, ReleaseStateChanged):
+            self.line(f"{event.state:<11} {event.step:>3}%  {event.reason}")
+        elif isinstance(event, WeightChanged) and event.applied:
+            self.line(f"weights     blue {event.blue}% / green {event.green}% (read back)")
+        elif isinstance(event, HealthSampled):
+            self._health(event)
+
+    def _health(self, event: HealthSampled) -> None:
+        """Each failed check of a colour that was passing, then one line when it passes again:
+        a colour that stays down is told once, not twice a second."""
+        failing = self.failing.get(event.colour, 0)
+        if not event.ok:
+            self.failing[event.colour] = failing + 1
+            if failing < FAILED_CHECKS_TOLD:
+                self.line(f"unhealthy   {event.colour}: {event.error}", "stderr")
+            elif failing == FAILED_CHECKS_TOLD:
+                self.line(
+                    f"unhealthy   {event.colour}: still failing (told once more when it passes)",
+                    "stderr",
+                )
+        elif failing:
+            self.failing[event.colour] = 0
+            self.line(f"healthy     {event.colour} again after {failing} failed check(s)")
+
+
+_LEVELS = {"aborted": "error", "failed": "error"}
+
+
+async def _release(ctx: StageContext, log: ReleaseLog) -> tuple[Status, str]:
+    from cdtui.release.autostart import ensure_embedded_router
+    from cdtui.release.control import locked, prepare
+    from cdtui.release.rollout import ReleaseError, State
+    from cdtui.release.routers import RouterError
+    from cdtui.store.releases import ReleaseLocked
+
+    spec: ReleaseSpec = ctx.stage.spec
+    reached = [0]  # the last step with traffic: where an abort happened (its event says 0)
+
+    def emit(event: Event) -> None:
+        ctx.emit(event)
+        log.event(event)
+        if isinstance(event, ReleaseStateChanged):
+            level = _LEVELS.get(event.state, "info")
+            step = event.step or reached[0]
+            reached[0] = step
+            if level != "info":  # progress is in the release log; problems also stand out
+                ctx.notice(level, f"release {event.state} at {step}%: {event.reason}")
+
+    refusal = await asyncio.to_thread(untested_refusal, ctx.project_dir, ctx.pipeline, ctx.phase)
+    if refusal is not None:
+        return Status.FAILED, f"refused: {refusal.why}. {refusal.fix}"
+    try:
+        started = await ensure_embedded_router(spec, ctx.project_dir)
+        if started:
+            ctx.notice("info", started)
+            log.line(started)
+        async with locked(spec, ctx.project_dir) as handle:
+            rollout, note = await prepare(handle, run_id=ctx.run_id, emit=emit)
+            if note:
+                ctx.notice("warning", note)
+                log.line(f"note: {note}")
+            colour = spec.green if rollout.idle == "green" else spec.blue
+            if colour.deploy is not None:
+                failed = await _deploy(ctx, rollout.idle, colour, log)
+                if failed:
+                    return Status.FAILED, failed
+            ctx.offer(rollout)
+            try:
+                with ctx.tracking(_Abort(rollout)):
+                    if ctx.cancelled:
+                        rollout.abort(f"run {ctx.cancel_reason}")
+                    outcome = await rollout.run()
+            finally:
+                ctx.offer(None)
+    except (ReleaseError, ReleaseLocked, RouterError) as exc:
+        return Status.FAILED, str(exc)
+    if ctx.cancelled:
+        return Status.CANCELLED, outcome.reason
+    if outcome.state is State.DONE:
+        from cdtui.release.context import record_released_commit
+
+        await asyncio.to_thread(record_released_commit, ctx.project_dir)
+    return (Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED), outcome.reason
+
+
+def untested_refusal(project_dir: Path, pipeline: Pipeline, phase: str) -> Refusal | None:
+    """Why the newest stored artifact may not be released (no run tested it), else None."""
+    from cdtui.release.context import tested_bytes
+    from cdtui.store import RunStore, store_exists
+
+    if not store_exists(project_dir):
+        return None
+    with RunStore(project_dir) as store:
+        return tested_bytes(store, pipeline, phase).refusal
+
+
+class _Abort:
+    """The run's cancel (or the stage's) aborts the rollout: all traffic back to live."""
+
+    def __init__(self, rollout: Rollout) -> None:
+        self.rollout = rollout
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.rollout.abort(f"run {reason}")
+
+
+async def _deploy(ctx: StageContext, colour: str, spec: Any, log: ReleaseLog) -> str:
+    """Run the idle colour's deploy command in the project; '' when it succeeded.
+
+    It runs like any local stage command (its own process group, output streamed live into the
+    release log, a timeout, cancel with the grace period) but keeps what it starts running: a
+    deploy starts the service it deploys. It learns the colour and where it must answer
+    (CDTUI_COLOUR, CDTUI_COLOUR_URL), and the stored artifact to ship (CDTUI_ARTIFACT,
+    CDTUI_ARTIFACT_SHA256, CDTUI_ARTIFACT_NAME)."""
+    from cdtui.release.deployments import release_artifact
+    from cdtui.release.events import ColourDeployed
+    from cdtui.stages.run import argv_of, report_leftovers
+
+    deploy = spec.deploy
+    env = ctx.local_env()
+    env.update(CDTUI_COLOUR=colour, CDTUI_COLOUR_URL=spec.url)
+    artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
+    if artifact is not None:
+        name, digest, built_by, stored = artifact
+        env.update(CDTUI_ARTIFACT=str(stored), CDTUI_ARTIFACT_SHA256=digest)
+        env["CDTUI_ARTIFACT_NAME"] = name
+        log.line(f"artifact {name} sha256:{digest} (stored by run #{built_by}): $CDTUI_ARTIFACT")
+    shown = ctx.masker.mask_text(deploy if isinstance(deploy, str) else " ".join(deploy))
+    ctx.notice("info", f"deploying idle {colour}: {shown}")
+    log.line(f"deploying idle {colour}: $ {shown}")
+    process = LocalProcess(
+        argv_of(deploy),
+        cwd=str(ctx.project_dir),
+        env=env,
+        on_output=log.output,
+        grace=ctx.grace,
+        keep_children=spec.keep_children,
+    )
+    try:
+        process.start()
+    except OSError as exc:
+        return f"cannot start the deploy of idle {colour}: {exc.strerror or exc}"
+    with ctx.tracking(process):
+        if ctx.cancelled:
+            process.cancel(ctx.cancel_reason)
+        result = await process.wait(timeout=spec.deploy_timeout)
+    log.end_output()
+    report_leftovers(ctx, result, "deploy: ")
+    if result.status is Status.CANCELLED:
+        return f"deploy of idle {colour} cancelled: run {result.reason}: traffic unchanged"
+    if result.status is Status.TIMED_OUT:
+        return f"deploy of idle {colour} {result.reason}: traffic unchanged"
+    if result.status is not Status.SUCCEEDED:
+        return f"deploy of idle {colour} failed (exit {result.exit_code}): traffic unchanged"
+    if artifact is not None:
+        from cdtui.release.deployments import Deployment, record
+
+        name, digest, built_by, _ = artifact
+        now = time.time()
+        record(ctx.project_dir, Deployment(colour, digest, name, built_by, ctx.run_id, now))
+        ctx.emit(ColourDeployed(ctx.run_id, now, colour, digest, name, built_by))
+    return ""
