@@ -158,3 +158,53 @@ def test_a_colour_that_stays_down_is_told_a_few_times_then_once_when_it_is_back(
     assert sum("unhealthy   blue: down" in line for line in lines) == FAILED_CHECKS_TOLD
     assert sum("still failing" in line for line in lines) == 1
     assert lines[-1].endswith("healthy     blue again after 20 failed check(s)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (
+            Path(f"/proc/{pid}").exists()
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+        )
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+async def test_a_deploy_streams_live_and_its_timeout_or_cancel_ends_its_tree(
+    setup, make_engine: EngineFactory, tmp_path: Path, how: str
+):
+    """The deploy runs through the local runner: its first line is in the release log while it
+    still runs; a timeout or a cancel ends its whole process tree and leaves traffic alone."""
+    from cdtui.engine.events import StageFinished
+
+    block, router, _ = setup
+    deploy = "echo first line; sleep 60 & echo $! > child.pid; wait"
+    green = {"url": block["green"]["url"], "deploy": deploy, "deploy_timeout": "1s"}
+    if how == "cancel":
+        green["deploy_timeout"] = "60s"
+    pipeline = pipeline_of({"name": "Release", "release": {**block, "green": green}})
+    engine, rec = make_engine(pipeline, jobs=1)
+    task = asyncio.create_task(engine.run())
+    while "| first line" not in rec.output("release"):
+        assert not task.done(), rec.output("release")
+        await asyncio.sleep(0.01)
+    assert not rec.of(StageFinished)  # the line came while the deploy still ran
+    while not (tmp_path / "child.pid").exists():
+        await asyncio.sleep(0.01)
+    child = int((tmp_path / "child.pid").read_text())
+    if how == "cancel":
+        engine.cancel("cancelled by the operator")
+    status = await task
+    finished = rec.final("release")
+    if how == "timeout":
+        assert status is Status.FAILED and "timed out after 1s" in finished.reason
+    else:
+        assert status is Status.CANCELLED and "deploy of idle green cancelled" in finished.reason
+    assert "traffic unchanged" in finished.reason
+    for _ in range(100):
+        if not _alive(child):
+            break
+        await asyncio.sleep(0.05)
+    assert not _alive(child), "the deploy's child outlived its timeout/cancel"
+    assert await router.driver.get_weights() == Weights.ALL_BLUE
