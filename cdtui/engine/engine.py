@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdtui.config.models import Pipeline, Stage
+from cdtui.engine.attempt import keep_outputs, stage_context
 from cdtui.engine.bus import EventBus
 from cdtui.engine.events import (
-    ArtifactStored,
     Event,
     GateApproved,
     GateWaiting,
-    MetricRecorded,
     Notice,
     PhaseFinished,
     PhaseStarted,
@@ -35,12 +34,10 @@ from cdtui.engine.events import (
 from cdtui.engine.masking import SecretMasker
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import ProcessResult
-from cdtui.store import STORE_DIR
-from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
 
 if TYPE_CHECKING:
     from cdtui.runners.ssh import SshPool
-    from cdtui.stages.context import Cancellable, StageContext
+    from cdtui.stages.context import Cancellable
 
 Subscriber = Callable[[Event], None]
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT)
@@ -351,7 +348,7 @@ class Engine:
         from cdtui.stages import kind_of
 
         kind = kind_of(stage)
-        ctx = self._context(phase, stage, attempt)
+        ctx = stage_context(self, phase, stage, attempt)
         began = time.monotonic()
         try:
             result = await kind.run(ctx)
@@ -363,114 +360,8 @@ class Engine:
             if not ctx.has_started:
                 ctx.started(stage.command_text)
         if kind.keeps_outputs(stage):
-            cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
-            result = await self._keep_outputs(phase, stage, attempt, result, cwd, ctx.metrics)
+            result = await keep_outputs(ctx, result)
         return result, time.monotonic() - began
-
-    def _context(self, phase: str, stage: Stage, attempt: int) -> StageContext:
-        from cdtui.stages.context import StageContext
-
-        key = (phase, stage.name)
-
-        def track(thing: Cancellable) -> Callable[[], None]:
-            things = self._running.setdefault(key, [])
-            things.append(thing)
-            if self._cancelled.is_set():
-                thing.cancel(self._cancel_reason)
-
-            def untrack() -> None:
-                if thing in things:
-                    things.remove(thing)
-                if not things:
-                    self._running.pop(key, None)
-
-            return untrack
-
-        def offer(handle: Any) -> None:
-            if handle is None:
-                self._controls.pop(stage.name, None)
-            else:
-                self._controls[stage.name] = handle
-
-        state = self.project_dir / STORE_DIR
-        return StageContext(
-            run_id=self.run_id,
-            phase=phase,
-            stage=stage,
-            attempt=attempt,
-            pipeline=self.pipeline,
-            project_dir=self.project_dir,
-            state_dir=state,
-            env=self.stage_env(phase, stage, attempt),
-            environ=self.environ,
-            masker=self.masker,
-            emit=self._emit,
-            cancel_signal=self._cancelled,
-            metrics=metrics_path(state / "logs", self.run_id, phase, stage.name, attempt),
-            user=self.options.user,
-            _cancel_reason=lambda: self._cancel_reason,
-            _track=track,
-            _ssh_pool=self.ssh_pool,
-            _offer=offer,
-        )
-
-    async def _keep_outputs(
-        self,
-        phase: str,
-        stage: Stage,
-        attempt: int,
-        result: ProcessResult,
-        cwd: Path,
-        metrics: Path,
-    ) -> ProcessResult:
-        """Record the attempt's metrics (whatever its status) and, if it succeeded, its artifacts.
-
-        File work runs in a thread: a large artifact must not stall other stages' output.
-        """
-        shown = os.path.relpath(metrics, self.project_dir)
-        found, warnings = await asyncio.to_thread(read_metrics, metrics, shown)
-        for text in warnings:
-            self.notice("warning", text, phase, stage.name)
-        mask = self.masker.mask_text
-        for m in found:
-            self._emit(
-                MetricRecorded(
-                    self.run_id,
-                    time.time(),
-                    phase,
-                    stage.name,
-                    attempt,
-                    mask(m.name),
-                    m.value,
-                    mask(m.unit),
-                    m.threshold,
-                    m.op,
-                    m.ok,
-                )
-            )
-        if result.status is not Status.SUCCEEDED or not stage.artifacts:
-            return result
-        root = self.project_dir / STORE_DIR
-        try:
-            stored = await asyncio.to_thread(
-                store_artifacts, stage.artifacts, cwd, self.project_dir, root
-            )
-        except ArtifactError as error:
-            return ProcessResult(Status.FAILED, result.exit_code, str(error))
-        for kept in stored:
-            self._emit(
-                ArtifactStored(
-                    self.run_id,
-                    time.time(),
-                    phase,
-                    stage.name,
-                    attempt,
-                    mask(kept.path),
-                    kept.sha256,
-                    kept.size,
-                )
-            )
-        return result
 
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""

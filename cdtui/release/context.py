@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from cdtui.config.durations import format_duration
 from cdtui.config.release import ReleaseSpec
 from cdtui.engine.events import Status
-from cdtui.release.control import difference, key_of, live_colour
-from cdtui.release.rollout import State, other
+from cdtui.release.control import difference, key_of, live_colour, rollback_target
+from cdtui.release.rollout import other
 from cdtui.release.routers import RouterError, Weights, make_router
 from cdtui.release.watch import ReleaseWatch, shown_url
 
@@ -134,7 +134,7 @@ async def gather(
                 "traffic on the live colour. Nothing was changed.",
             )
         if for_rollback:
-            context.rollback_to = _rollback_target(context, last_state)
+            context.rollback_to = rollback_target(context.weights, last_state)
         elif context.weights is None and spec.router.kind != "embedded":
             context.refusal = context.refusal or Refusal(
                 "The router does not answer",
@@ -152,16 +152,6 @@ async def gather(
             await asyncio.to_thread(_artifact_facts, context, store, pipeline)
         await asyncio.to_thread(_commits, context, project_dir)
     return context
-
-
-def _rollback_target(context: ReleaseContext, last_state: Any) -> str:
-    """The colour rollback moves all traffic to, as ``control.rollback`` decides it."""
-    if last_state is None:
-        weights = context.weights or Weights.ALL_BLUE
-        return "blue" if weights.blue >= weights.green else "green"
-    if last_state.state == State.DONE.value:
-        return other(last_state.live)
-    return last_state.live
 
 
 def _health(context: ReleaseContext, watch: ReleaseWatch | None) -> None:

@@ -145,6 +145,18 @@ async def prepare(
     return rollout, note
 
 
+def rollback_target(actual: Weights | None, last_state: ReleaseRecord | None) -> str:
+    """Where a rollback puts all traffic: the colour live before the latest release (its old
+    live colour when that release was done, else the live colour it was shifting away from);
+    with no release recorded, the colour that has most traffic now."""
+    if last_state is None:
+        weights = actual or Weights.ALL_BLUE
+        return "blue" if weights.blue >= weights.green else "green"
+    if last_state.state == State.DONE.value:
+        return other(last_state.live)
+    return last_state.live
+
+
 async def rollback(handle: Handle, *, run_id: int, emit: Emit | None = None) -> Outcome:
     """All traffic to the colour that was live before the latest release, at once.
 
@@ -153,14 +165,9 @@ async def rollback(handle: Handle, *, run_id: int, emit: Emit | None = None) -> 
     actual = await handle.router.get_weights()
     last_state = handle.records.last_state()
     differs = difference(actual, handle.records.last_weights())
-    if last_state is None:
-        target = "blue" if actual.blue >= actual.green else "green"
-        if actual == all_on(target):
-            raise ReleaseError(f"nothing to roll back: no release recorded and {actual} in force")
-    elif last_state.state == State.DONE.value:
-        target = other(last_state.live)
-    else:
-        target = last_state.live
+    target = rollback_target(actual, last_state)
+    if last_state is None and actual == all_on(target):
+        raise ReleaseError(f"nothing to roll back: no release recorded and {actual} in force")
     note = f" (before: {differs})" if differs else ""
     if actual == all_on(target):
         return Outcome(State.ROLLED_BACK, f"already all on {target}{note}", actual, target)

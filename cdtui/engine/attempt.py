@@ -1,0 +1,101 @@
+"""One attempt of a stage around its kind: the context it gets, and what the engine keeps of it
+afterwards (metrics and artifacts), whatever its kind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cdtui.config.models import Stage
+from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
+from cdtui.runners.local import ProcessResult
+from cdtui.store import STORE_DIR
+from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
+
+if TYPE_CHECKING:
+    from cdtui.engine.engine import Engine
+    from cdtui.stages.context import Cancellable, StageContext
+
+
+async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResult:
+    """Record the attempt's metrics (whatever its status) and, if it succeeded, its artifacts.
+
+    File work runs in a thread: a large artifact must not stall other stages' output.
+    """
+    stage = ctx.stage
+    shown = os.path.relpath(ctx.metrics, ctx.project_dir)
+    found, warnings = await asyncio.to_thread(read_metrics, ctx.metrics, shown)
+    for text in warnings:
+        ctx.notice("warning", text)
+    mask = ctx.masker.mask_text
+    where = (ctx.run_id, time.time(), ctx.phase, stage.name, ctx.attempt)
+    for m in found:
+        ctx.emit(
+            MetricRecorded(*where, mask(m.name), m.value, mask(m.unit), m.threshold, m.op, m.ok)
+        )
+    if result.status is not Status.SUCCEEDED or not stage.artifacts:
+        return result
+    cwd = (ctx.project_dir / stage.cwd) if stage.cwd else ctx.project_dir
+    try:
+        stored = await asyncio.to_thread(
+            store_artifacts, stage.artifacts, cwd, ctx.project_dir, ctx.state_dir
+        )
+    except ArtifactError as error:
+        return ProcessResult(Status.FAILED, result.exit_code, str(error))
+    for kept in stored:
+        ctx.emit(ArtifactStored(*where, mask(kept.path), kept.sha256, kept.size))
+    return result
+
+
+def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> StageContext:
+    """The attempt's view of its run: cancel reaches what it tracks, its live handle is offered
+    to front ends (``Engine.control_of``), its output and events go to the run's bus."""
+    from cdtui.stages.context import StageContext
+
+    key = (phase, stage.name)
+    running, controls = engine._running, engine._controls
+
+    def track(thing: Cancellable) -> Callable[[], None]:
+        things = running.setdefault(key, [])
+        things.append(thing)
+        if engine._cancelled.is_set():
+            thing.cancel(engine._cancel_reason)
+
+        def untrack() -> None:
+            if thing in things:
+                things.remove(thing)
+            if not things:
+                running.pop(key, None)
+
+        return untrack
+
+    def offer(handle: Any) -> None:
+        if handle is None:
+            controls.pop(stage.name, None)
+        else:
+            controls[stage.name] = handle
+
+    state = engine.project_dir / STORE_DIR
+    return StageContext(
+        run_id=engine.run_id,
+        phase=phase,
+        stage=stage,
+        attempt=attempt,
+        pipeline=engine.pipeline,
+        project_dir=engine.project_dir,
+        state_dir=state,
+        env=engine.stage_env(phase, stage, attempt),
+        environ=engine.environ,
+        masker=engine.masker,
+        emit=engine.bus.emit,
+        cancel_signal=engine._cancelled,
+        metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
+        user=engine.options.user,
+        _cancel_reason=lambda: engine._cancel_reason,
+        _track=track,
+        _ssh_pool=engine.ssh_pool,
+        _offer=offer,
+    )
