@@ -1,17 +1,17 @@
 """``cdtui release|rollback|status [DIR]``: drive a blue/green release from a shell.
 
-Thin over ``cdtui.release.control``; each action is recorded as a run in DIR/.cdtui, so
-``cdtui history`` lists it beside pipeline runs.
+Thin over the front door (``cdtui.session``): the release runs the release phase's stage, a
+rollback is ``Session.rollback``; each is recorded as a run in DIR/.cdtui, so ``cdtui history``
+lists it beside pipeline runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -20,7 +20,7 @@ import click
 from cdtui.commands.options import file_option, project_argument
 from cdtui.commands.router import _spec_or_exit, phase_option
 from cdtui.config.release import ReleaseSpec
-from cdtui.engine.events import Event, RunFinished, RunStarted, Status
+from cdtui.engine.events import Event, StageFinished, Status
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 T = TypeVar("T")
@@ -62,29 +62,6 @@ def _print(event: Event) -> None:
         click.echo(f"{clock} unhealthy   {event.colour}: {event.error}", err=True)
 
 
-def _as_run(project_dir: Path, what: str, action: Callable[[int], Awaitable[T]]) -> T:
-    """Run ``action(run_id)`` recorded as a run in DIR's store; Ctrl-C and SIGTERM cancel it."""
-    from cdtui.store import RunStore
-
-    with RunStore(project_dir) as store:
-        user = getpass.getuser()
-        run_id = store.begin_run(project_dir.resolve().name, user, what)
-        store.record(RunStarted(run_id, time.time(), project_dir.resolve().name, (what,), user))
-        status, reason = Status.FAILED, ""
-        try:
-            result = asyncio.run(_cancellable(action(run_id)))
-            status = Status.SUCCEEDED
-            return result
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            status, reason = Status.CANCELLED, "interrupted"
-            raise
-        except Exception as exc:
-            reason = str(exc)
-            raise
-        finally:
-            store.record(RunFinished(run_id, time.time(), status, reason))
-
-
 async def _cancellable(work: Awaitable[T]) -> T:
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
@@ -112,13 +89,21 @@ def release(
     reconcile: bool,
     yes: bool,
 ) -> None:
-    """Shift traffic from the live colour to the idle one in steps, watching health."""
-    from cdtui.release.control import locked, prepare
-    from cdtui.release.rollout import ReleaseError, State
-    from cdtui.release.routers import RouterError
-    from cdtui.store.releases import ReleaseLocked
+    """Release the tested artifact: deploy the idle colour, then shift traffic in steps.
 
-    spec = _spec_or_exit(project_dir, pipeline_file, phase)
+    It runs the release phase alone, its gate approved, as a run of its own: the same stage,
+    log, records and refusals as the phase in a pipeline run (`cdtui logs N release`)."""
+    from cdtui.commands.run import load_or_exit, run_headless
+    from cdtui.engine.plan import make_plan
+    from cdtui.stages.release import REFUSED, RELEASE_STAGE
+
+    _spec_or_exit(project_dir, pipeline_file, phase)
+    path, pipeline = load_or_exit(project_dir.resolve(), pipeline_file)
+    name, spec = next(
+        (p.name, p.release)
+        for p in pipeline.phases
+        if p.release is not None and (phase is None or p.name.lower() == phase.lower())
+    )
     chosen = _parse_steps(steps)
     refusal = _untested(project_dir, pipeline_file, phase)
     if refusal is not None:
@@ -126,28 +111,31 @@ def release(
     if not yes:
         shown = ", ".join(map(str, chosen or spec.effective_steps))
         click.confirm(f"Release on the {spec.router.kind} router in steps {shown}%?", abort=True)
+    ended: list[StageFinished] = []
 
-    async def act(run_id: int) -> State:
-        async with locked(spec, project_dir) as handle:
-            rollout, note = await prepare(
-                handle, run_id=run_id, reconcile=reconcile, steps=chosen, emit=_print
-            )
-            if note:
-                click.echo(f"note: {note}")
-            state = (await rollout.run()).state
-        if state is State.DONE:
-            from cdtui.release.context import record_released_commit
+    def watch(event: Event) -> None:
+        if isinstance(event, StageFinished) and event.stage == RELEASE_STAGE:
+            ended.append(event)
 
-            record_released_commit(project_dir)
-        return state
-
-    try:
-        state = _as_run(project_dir, "release", act)
-    except (ReleaseError, ReleaseLocked, RouterError) as exc:
-        _fail(str(exc), EXIT_REFUSED if not isinstance(exc, RouterError) else EXIT_FAILED)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    overrides = {"release": {"steps": chosen, "reconcile": reconcile}}
+    project_dir = project_dir.resolve()
+    code, status = run_headless(
+        project_dir,
+        pipeline,
+        make_plan(pipeline, [name]),
+        jobs=1,
+        approve=(name,),
+        hint=f"cdtui logs {{run_id}} {RELEASE_STAGE} {project_dir}",
+        hint_file=str(path),
+        overrides=overrides,
+        observers=(watch,),
+        selection="release",
+    )
+    if status is Status.CANCELLED:
         _fail("interrupted: all traffic was given back to the live colour", EXIT_FAILED)
-    sys.exit(EXIT_OK if state is State.DONE else EXIT_FAILED)
+    if ended and ended[-1].exit_code == REFUSED:
+        _fail(ended[-1].reason, EXIT_REFUSED)
+    sys.exit(EXIT_OK if status is Status.SUCCEEDED else code or EXIT_FAILED)
 
 
 def _untested(project_dir: Path, pipeline_file: Path | None, phase: str | None):

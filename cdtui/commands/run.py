@@ -112,11 +112,10 @@ def run(
         return
     hint = f"cdtui logs {{run_id}} {_quote(project_dir)}"
     os.chdir(project_dir)  # stages spawn fastest in the directory they run in
-    sys.exit(
-        run_headless(
-            project_dir, pipeline, plan, jobs=jobs, approve=approve, hint=hint, hint_file=str(path)
-        )
+    code, _ = run_headless(
+        project_dir, pipeline, plan, jobs=jobs, approve=approve, hint=hint, hint_file=str(path)
     )
+    sys.exit(code)
 
 
 def run_headless(
@@ -128,45 +127,46 @@ def run_headless(
     approve: tuple[str, ...],
     hint: str = "",
     hint_file: str = "cdtui.yaml",
-) -> int:
+    overrides: dict | None = None,
+    observers: tuple = (),
+    selection: str | None = None,
+) -> tuple[int, Status]:
+    """The plan through the front door, printed as it runs; (exit code, run status)."""
     from cdtui.config import resolve_secrets
-    from cdtui.engine.engine import Engine, EngineOptions
+    from cdtui.engine.engine import EngineOptions
     from cdtui.headless import HeadlessRenderer
-    from cdtui.store import RunStore
+    from cdtui.session import Session
 
     try:
-        secrets = resolve_secrets(pipeline, os.environ, file=hint_file)
+        resolve_secrets(pipeline, os.environ, file=hint_file)
     except ConfigError as error:
         click.echo(format_errors(error.errors), err=True)
-        return EXIT_USAGE
-    store = RunStore(project_dir)
-    store.mark_interrupted()
-    options = EngineOptions(jobs=jobs, approve=frozenset(approve))
-    selection = " ".join(sys.argv[1:])
-    run_id = store.begin_run(pipeline.project, options.user, selection)
-    engine = Engine(
-        pipeline, plan, project_dir=project_dir, run_id=run_id, secrets=secrets, options=options
-    )
+        return EXIT_USAGE, Status.FAILED
+    session = Session(project_dir)
+    session.path, session.pipeline = Path(hint_file), pipeline
+    options = EngineOptions(jobs=jobs, approve=frozenset(approve), overrides=overrides or {})
     renderer = HeadlessRenderer()
-    engine.subscribe(store.record)
-    engine.subscribe(renderer)
+    selection = " ".join(sys.argv[1:]) if selection is None else selection
     try:
-        status = asyncio.run(_drive(engine, renderer, store))
+        status, run_id = asyncio.run(
+            _drive(session, plan, options, selection, [renderer, *observers], renderer)
+        )
     finally:
-        store.flush()
-        store.close()
+        session.close()
     renderer.summary()
     if status is Status.BLOCKED:
         gates = ", ".join(repr(p.name) for p in plan.phases if p.phase.gate == "confirm")
         click.echo(f"stopped at a gate: approve with --approve (gated: {gates})", err=True)
     click.echo("logs: " + (hint or "cdtui logs {run_id}").format(run_id=run_id), err=True)
-    return EXIT_CODES.get(status, EXIT_FAILED)
+    return EXIT_CODES.get(status, EXIT_FAILED), status
 
 
-async def _drive(engine, renderer, store) -> Status:
-    """Run the engine with Ctrl-C as a clean cancel and a timer for partial lines."""
+async def _drive(session, plan, options, selection, observers, renderer) -> tuple[Status, int]:
+    """Run the plan with Ctrl-C as a clean cancel and a timer for partial lines."""
     loop = asyncio.get_running_loop()
     presses = 0
+    engine = session.start(plan, observers, options=options, selection=selection)
+    store = session.store
 
     def interrupt(signame: str) -> None:
         nonlocal presses
@@ -190,11 +190,12 @@ async def _drive(engine, renderer, store) -> Status:
 
     ticker = asyncio.create_task(tick())
     try:
-        return await engine.run()
+        return await session.task, engine.run_id
     finally:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+        await session.bus.close()
 
 
 def _quote(path: Path) -> str:

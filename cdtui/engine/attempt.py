@@ -94,6 +94,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         cancel_signal=engine._cancelled,
         metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
         user=engine.options.user,
+        overrides=dict(engine.options.overrides.get(stage.kind, {})),
         _cancel_reason=lambda: engine._cancel_reason,
         _track=track,
         _ssh_pool=engine.ssh_pool,

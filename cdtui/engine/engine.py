@@ -49,6 +49,8 @@ class EngineOptions:
     approve: frozenset[str] = frozenset()  # phases approved up front (headless --approve)
     interactive_gates: bool = False  # wait for approve() instead of stopping BLOCKED
     user: str = field(default_factory=lambda: _current_user())
+    # Per stage kind, what a front end asks beyond the pipeline file (``cdtui release --steps``).
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _current_user() -> str:

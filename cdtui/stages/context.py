@@ -46,6 +46,7 @@ class StageContext:
     cancel_signal: asyncio.Event
     metrics: Path  # CDTUI_METRICS: the attempt's metrics file
     user: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)  # a front end's asks for this kind
     _cancel_reason: Callable[[], str] = lambda: "cancelled"
     _track: Callable[[Cancellable], Callable[[], None]] = lambda _c: lambda: None
     _ssh_pool: Callable[[], SshPool] | None = None

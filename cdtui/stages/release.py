@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 FAILED_CHECKS_TOLD = 3
 """Failed checks in a row of one colour written to the release log before it goes quiet."""
+REFUSED = 2
+"""The release stage's exit code when it refused to act (nothing was changed), as cdtui's own."""
 RELEASE_STAGE = "release"
 """The release shows as one stage of its phase, so the tree, history and ``cdtui logs`` show it."""
 
@@ -55,17 +57,16 @@ class ReleaseKind(StageKind):
     async def run(self, ctx: StageContext) -> ProcessResult:
         log = ReleaseLog(ctx.output())
         ctx.started(describe(ctx.stage.spec))
-        status, reason = Status.FAILED, "release crashed"
+        result = ProcessResult(Status.FAILED, None, "release crashed")
         try:
-            status, reason = await _release(ctx, log)
+            result = await _release(ctx, log)
         except BaseException as exc:  # the stage still ends on record
-            reason = f"release crashed: {type(exc).__name__}: {exc}"
+            result.reason = f"release crashed: {type(exc).__name__}: {exc}"
             raise
         finally:
+            status, reason = result.status, result.reason
             log.line(f"{status.lower()}: {reason}" if reason else status.lower())
-            if not status.ok:
-                ctx.notice("error", reason)
-        return ProcessResult(status, None, reason)
+        return result
 
 
 class ReleaseLog:
@@ -126,7 +127,7 @@ class ReleaseLog:
 _LEVELS = {"aborted": "error", "failed": "error"}
 
 
-async def _release(ctx: StageContext, log: ReleaseLog) -> tuple[Status, str]:
+async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
     from cdtui.release.autostart import ensure_embedded_router
     from cdtui.release.control import locked, prepare
     from cdtui.release.rollout import ReleaseError, State
@@ -148,22 +149,26 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> tuple[Status, str]:
 
     refusal = await asyncio.to_thread(untested_refusal, ctx.project_dir, ctx.pipeline, ctx.phase)
     if refusal is not None:
-        return Status.FAILED, f"refused: {refusal.why}. {refusal.fix}"
+        return ProcessResult(Status.FAILED, REFUSED, f"refused: {refusal.why}. {refusal.fix}")
     try:
         started = await ensure_embedded_router(spec, ctx.project_dir)
         if started:
-            ctx.notice("info", started)
             log.line(started)
         async with locked(spec, ctx.project_dir) as handle:
-            rollout, note = await prepare(handle, run_id=ctx.run_id, emit=emit)
-            if note:
-                ctx.notice("warning", note)
+            rollout, note = await prepare(
+                handle,
+                run_id=ctx.run_id,
+                emit=emit,
+                reconcile=bool(ctx.overrides.get("reconcile")),
+                steps=ctx.overrides.get("steps"),
+            )
+            if note:  # in the log once: headless and the console show the log
                 log.line(f"note: {note}")
             colour = spec.green if rollout.idle == "green" else spec.blue
             if colour.deploy is not None:
                 failed = await _deploy(ctx, rollout.idle, colour, log)
                 if failed:
-                    return Status.FAILED, failed
+                    return ProcessResult(Status.FAILED, None, failed)
             ctx.offer(rollout)
             try:
                 with ctx.tracking(_Abort(rollout)):
@@ -172,15 +177,18 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> tuple[Status, str]:
                     outcome = await rollout.run()
             finally:
                 ctx.offer(None)
-    except (ReleaseError, ReleaseLocked, RouterError) as exc:
-        return Status.FAILED, str(exc)
+    except (ReleaseError, ReleaseLocked) as exc:
+        return ProcessResult(Status.FAILED, REFUSED, str(exc))
+    except RouterError as exc:
+        return ProcessResult(Status.FAILED, None, str(exc))
     if ctx.cancelled:
-        return Status.CANCELLED, outcome.reason
+        return ProcessResult(Status.CANCELLED, None, outcome.reason)
     if outcome.state is State.DONE:
         from cdtui.release.context import record_released_commit
 
         await asyncio.to_thread(record_released_commit, ctx.project_dir)
-    return (Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED), outcome.reason
+    status = Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED
+    return ProcessResult(status, None, outcome.reason)
 
 
 def untested_refusal(project_dir: Path, pipeline: Pipeline, phase: str) -> Refusal | None:
@@ -226,7 +234,6 @@ async def _deploy(ctx: StageContext, colour: str, spec: Any, log: ReleaseLog) ->
         env["CDTUI_ARTIFACT_NAME"] = name
         log.line(f"artifact {name} sha256:{digest} (stored by run #{built_by}): $CDTUI_ARTIFACT")
     shown = ctx.masker.mask_text(deploy if isinstance(deploy, str) else " ".join(deploy))
-    ctx.notice("info", f"deploying idle {colour}: {shown}")
     log.line(f"deploying idle {colour}: $ {shown}")
     process = LocalProcess(
         argv_of(deploy),
