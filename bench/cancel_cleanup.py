@@ -2,7 +2,7 @@
 
 The stage is a hostile tree: a shell that ignores SIGTERM, background jobs, a pipeline,
 and a ``setsid`` escapee that also ignores SIGTERM. Target: 0 processes alive within
-grace + 1 s. Usage: python bench/cancel_cleanup.py [--grace 2] [--runs 3]
+grace + 1 s. Usage: python bench/cancel_cleanup.py [--grace 2] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grace", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="Grace 0.3 s, one run: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.grace, args.runs = 0.3, 1
     for _ in range(args.runs):
         took, count, alive = asyncio.run(one(args.grace))
         print(

@@ -2,7 +2,7 @@
 
 The baseline reads the same command's stdout with asyncio in 64 KiB chunks and counts
 newlines, nothing else. Target: cdtui >= 50% of raw lines/s.
-Usage: python bench/output_capture.py [--lines 1000000] [--runs 3]
+Usage: python bench/output_capture.py [--lines 1000000] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="100,000 lines, one run: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.lines, args.runs = 100_000, 1
     n = args.lines
     ours, base = interleaved(args.runs, lambda: cdtui_time(n), lambda: raw_time(n))
     print(

@@ -5,7 +5,7 @@ Prints: failed requests of the total during release + rollback (target 0 of >= 1
 the same load with no release (baseline, same run); time from green's first failing check to all
 traffic on blue, in health-check intervals (target <= 2). Backends, router and load each run in
 their own process(es) or threads; the rollout runs in this process as `cdtui release` would.
-Usage: python bench/release_under_load.py [--rate 300] [--seconds 36] [--interval 0.5]
+Usage: python bench/release_under_load.py [--rate 300] [--seconds 36] [--interval 0.5] [--quick]
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="Load generator threads.")
     parser.add_argument("--interval", type=float, default=0.5, help="Health check interval, s.")
     parser.add_argument("--breaches", type=int, default=5, help="Faulty-green releases to time.")
+    parser.add_argument("--quick", action="store_true", help="Seconds, not minutes: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.rate, args.seconds, args.threads, args.interval, args.breaches = 50.0, 2.0, 4, 0.2, 1
     work = Path(tempfile.mkdtemp(prefix="cdtui-bench-release-"))
     spawn = multiprocessing.get_context("spawn")
     ports = {"blue": free_port(), "green": free_port()}

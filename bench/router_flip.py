@@ -4,7 +4,7 @@ Prints: failed requests out of the total while flipping blue -> green in steps (
 back (target: 0 of >= 10,000 for each router); the embedded router's added p99 latency against
 hitting the backend directly; its throughput against HAProxy's on the same backends (ratio).
 Backends, routers and the load generator each run in their own process(es).
-Usage: python bench/router_flip.py [--rate 400] [--seconds 26] [--threads 8]
+Usage: python bench/router_flip.py [--rate 400] [--seconds 26] [--threads 8] [--quick]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def flip_run(name: str, url: str, router: Router, args: argparse.Namespace) -> L
 
 
 def latency_run(url: str, args: argparse.Namespace) -> LoadResult:
-    seconds = 2
+    seconds = args.latency_seconds
     return load(
         url, threads=args.threads, requests=int(args.rate * seconds), duration=30, rate=args.rate
     )
@@ -103,7 +103,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400.0, help="Steady load, requests/s.")
     parser.add_argument("--seconds", type=float, default=26.0, help="Length of each flip run.")
     parser.add_argument("--threads", type=int, default=8, help="Load generator threads.")
+    parser.add_argument("--rounds", type=int, default=3, help="Latency/throughput rounds.")
+    parser.add_argument("--latency-seconds", type=float, default=2.0)
+    parser.add_argument("--throughput-seconds", type=float, default=2.5)
+    parser.add_argument("--quick", action="store_true", help="Seconds, not minutes: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.rate, args.seconds, args.threads, args.rounds = 100.0, 2.0, 4, 1
+        args.latency_seconds = args.throughput_seconds = 0.5
     if not Path(HAPROXY).exists():
         sys.exit("haproxy is not installed (apt-get install haproxy): the comparison needs it")
     work = Path(tempfile.mkdtemp(prefix="cdtui-bench-router-"))
@@ -156,7 +163,7 @@ def run(
         asyncio.run(router.set_weights(Weights.ALL_BLUE))
     targets = {"direct": direct, "embedded": embedded_url, "haproxy": haproxy_url}
     seen: dict[str, list[float]] = {name: [] for name in targets}
-    for _ in range(3):  # interleaved, so machine noise hits all three alike
+    for _ in range(args.rounds):  # interleaved, so machine noise hits all three alike
         for name, url in targets.items():
             seen[name] += latency_run(url, args).latencies
     base, ours, theirs = seen["direct"], seen["embedded"], seen["haproxy"]
@@ -171,12 +178,13 @@ def run(
     )
 
     samples: dict[str, list[float]] = {name: [] for name in targets}
-    for _ in range(3):  # interleaved, so machine noise hits all three alike
+    for _ in range(args.rounds):  # interleaved, so machine noise hits all three alike
         for name, url in targets.items():
-            samples[name].append(throughput(url, seconds=2.5))
+            samples[name].append(throughput(url, seconds=args.throughput_seconds))
     rates = {name: statistics.median(values) for name, values in samples.items()}
     print(
-        f"throughput (median of 3), 16 keep-alive threads, req/s: direct {rates['direct']:.0f}, "
+        f"throughput (median of {args.rounds}), 16 keep-alive threads, req/s: "
+        f"direct {rates['direct']:.0f}, "
         f"embedded {rates['embedded']:.0f}, haproxy {rates['haproxy']:.0f}; "
         f"embedded/haproxy ratio {rates['embedded'] / rates['haproxy']:.2f}x"
     )

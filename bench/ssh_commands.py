@@ -9,7 +9,7 @@ The servers are real sshd on loopback (tests/sshd.py), logging in as the current
 ``SetEnv SHLVL=1``, which keeps bash from sourcing ~/.bashrc for a remote command (a login shell
 with a heavy rc, e.g. pyenv init, costs every remote command the same, ours and ssh's alike);
 section 0 measures that share on a server without the setting. Usage:
-python bench/ssh_commands.py [--runs 3] [--count 100] [--hosts 10] [--lines 1000000]
+python bench/ssh_commands.py [--runs 3] [--count 100] [--hosts 10] [--lines 1000000] [--quick]
 """
 
 from __future__ import annotations
@@ -139,7 +139,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="Seconds, not minutes: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.count, args.hosts, args.lines = 1, 5, 2, 20_000
     root = Path(tempfile.mkdtemp(prefix="cdtui-bench-ssh-"))
     with (
         running_fleet(root / "fleet", args.hosts) as fleet,
@@ -150,10 +153,11 @@ def main() -> None:
 
         print("0. login shell startup files (server with vs without SetEnv SHLVL=1)")
         rc = rc_fleet[0]
-        clean = median([ssh_client(fleet, one, 10, "true") / 10 for _ in range(args.runs)])
-        heavy = median([ssh_client(rc_fleet, rc, 10, "true") / 10 for _ in range(args.runs)])
-        ours_clean = median([asyncio.run(sequential(one, 20)) / 20 for _ in range(args.runs)])
-        ours_rc = median([asyncio.run(sequential(rc, 20)) / 20 for _ in range(args.runs)])
+        few, some = min(10, n), min(20, n)
+        clean = median([ssh_client(fleet, one, few, "true") / few for _ in range(runs)])
+        heavy = median([ssh_client(rc_fleet, rc, few, "true") / few for _ in range(runs)])
+        ours_clean = median([asyncio.run(sequential(one, some)) / some for _ in range(runs)])
+        ours_rc = median([asyncio.run(sequential(rc, some)) / some for _ in range(runs)])
         print(
             f"   ssh true: {clean * 1000:.1f} ms clean, {heavy * 1000:.1f} ms with ~/.bashrc; "
             f"cdtui: {ours_clean * 1000:.1f} ms clean, {ours_rc * 1000:.1f} ms with ~/.bashrc "

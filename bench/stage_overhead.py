@@ -2,7 +2,7 @@
 
 Prints both, and the ratio (target: <= 1.5x). Two variants: shell-string stages (cdtui runs
 ``bash -c true`` per stage, so the loop does too) and argv stages (``/bin/true``).
-Usage: python bench/stage_overhead.py [--stages 200] [--runs 3]
+Usage: python bench/stage_overhead.py [--stages 200] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20 stages, one run: for CI.")
     args = parser.parse_args()
+    if args.quick:
+        args.stages, args.runs = 20, 1
     n = args.stages
     bash = shutil.which("bash")
     variants = [

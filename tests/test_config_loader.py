@@ -329,7 +329,7 @@ def test_alias_bomb_stops_fast_with_a_clear_error(project: Path) -> None:
     path = write("\n".join(lines) + "\n")
     started = time.perf_counter()
     error = only(errors_of(path), "expands to more than")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 10  # ~0.06 s; expanding 9**10 nodes would not end
     assert "aliases" in error.hint and error.line >= 1
 
 
@@ -342,7 +342,7 @@ def test_deep_nesting_is_bounded_and_fast(project: Path) -> None:
     path = write("project: x\nphases: " + "[" * 100_000 + "]" * 100_000 + "\n")
     started = time.perf_counter()
     error = only(errors_of(path), "nested more than")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 10  # a few ms; quadratic on 100,000 levels: hours
     assert error.line == 2
 
 

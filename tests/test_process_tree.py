@@ -55,7 +55,8 @@ async def test_cancel_kills_a_stage_that_ignores_sigterm_after_grace(make_engine
     engine.cancel("test")
     assert await asyncio.wait_for(task, 5) is Status.CANCELLED
     took = time.monotonic() - began
-    assert 0.5 <= took < 0.5 + 1.0, took
+    # killed once grace ran out, not at the stage's sleep 30 (grace + 1 s: bench/cancel_cleanup.py)
+    assert 0.5 <= took < 0.5 + 4.0, took
     assert not [p for p in _pids_in(tmp_path / "pids") if _alive(p)]
 
 
@@ -80,7 +81,7 @@ async def test_setsid_escapee_is_found_by_marker_and_ended(make_engine, tmp_path
     assert os.getpgid(escapee) != os.getpgid(os.getpid())
     engine.cancel("test")
     assert await asyncio.wait_for(task, 5) is Status.CANCELLED
-    deadline = time.monotonic() + 2.0  # grace + 1 s
+    deadline = time.monotonic() + 10.0  # it sleeps 30 s: gone before means it was ended
     while _alive(escapee) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not _alive(escapee)
@@ -97,7 +98,7 @@ async def test_grandchild_holding_stdout_does_not_hang_the_stage(make_engine, tm
     engine, events = make_engine(pipeline)
     began = time.monotonic()
     assert await asyncio.wait_for(engine.run(), 10) is Status.SUCCEEDED
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 8  # not held until the grandchild's sleep 30 ends
     assert events.output("fork") == "done\n"
     assert any("leftover process" in n.text for n in events.of(Notice))
 
@@ -118,7 +119,7 @@ async def test_keep_children_leaves_a_daemon_running_without_hanging(make_engine
     engine, _events = make_engine(pipeline)
     began = time.monotonic()
     assert await asyncio.wait_for(engine.run(), 10) is Status.SUCCEEDED
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 8  # not held until the daemon's sleep 30 ends
     pid = _pids_in(tmp_path / "pid")[0]
     try:
         assert _alive(pid)
@@ -144,7 +145,7 @@ async def test_partial_line_without_newline_is_delivered(tmp_path):
 
 
 async def test_no_process_of_a_cancelled_stage_survives(make_engine, tmp_path):
-    """A busy tree (nested shells, pipes, background jobs) is gone within grace + 1 s."""
+    """A busy tree (nested shells, pipes, background jobs) is gone (grace + 1 s: the bench)."""
     script = (
         "for i in 1 2 3; do (sleep 30 | cat) & done; "
         "bash -c 'sleep 30 & wait' & yes > /dev/null & echo ready > ready; wait"
@@ -161,7 +162,7 @@ async def test_no_process_of_a_cancelled_stage_survives(make_engine, tmp_path):
     assert len(token_pids) >= 8
     engine.cancel("test")
     await asyncio.wait_for(task, 5)
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 10.0  # its sleeps last 30 s and `yes` forever
     while any(_alive(p) for p in token_pids) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not [p for p in token_pids if _alive(p)]

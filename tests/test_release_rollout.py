@@ -128,7 +128,7 @@ async def test_pause_holds_promote_skips_and_abort_returns_to_live(routed, tmp_p
         began = time.monotonic()
         rollout.abort()
         outcome = await task
-    assert time.monotonic() - began < 0.5
+    assert time.monotonic() - began < 5  # not at the end of the 30 s hold
     assert outcome.state is State.ABORTED and "aborted by the operator" in outcome.reason
     assert ("paused", 10) in states(events) and outcome.weights == Weights.ALL_BLUE
 

@@ -105,7 +105,7 @@ def test_release_deploys_green_and_moves_all_traffic_to_it(shop: Path) -> None:
     assert state["weights"] == {"blue": 0, "green": 100}
     assert (state["release"]["state"], state["release"]["live"]) == ("done", "green")
     assert state["health"]["green"].startswith("healthy")
-    assert took < 60
+    assert took < 100  # ~10 s here (4 holds of 2 s); above 100 is stuck, not slow
 
 
 def test_a_fault_mid_release_gives_all_traffic_back_at_once(shop: Path) -> None:

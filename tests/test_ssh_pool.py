@@ -80,8 +80,8 @@ async def test_refused_port_is_one_line_connect_failure(sshd: SshServer):
     sshd.stop()
     began = time.monotonic()
     with pytest.raises(ConnectFailed) as caught:
-        await SshPool(connect_timeout=3).get("host0", sshd.host())
-    assert time.monotonic() - began < 3
+        await SshPool(connect_timeout=30).get("host0", sshd.host())
+    assert time.monotonic() - began < 10  # told at once, not after the 30 s connect timeout
     assert "connection refused" in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -140,11 +140,18 @@ async def test_one_connection_serves_many_commands(pool: SshPool, sshd: SshServe
     assert len(sshd.sessions()) == 1  # one TCP connection's sshd on the host
 
 
-async def test_fan_out_to_the_fleet_concurrently(pool: SshPool, fleet: Fleet):
-    began = time.monotonic()
-    results = await asyncio.gather(*(run_remote(pool, s, ["sleep", "0.5"]) for s in fleet.servers))
+async def test_fan_out_to_the_fleet_concurrently(pool: SshPool, fleet: Fleet, tmp_path):
+    """Each host's command waits until every host's has started (~5 s, then fails): no clock."""
+    n, met = len(fleet.servers), tmp_path / "met"
+    met.mkdir()
+    meet = (
+        f"touch {met}/$1; for i in $(seq 250); do "
+        f'[ "$(ls {met} | wc -l)" -ge {n} ] && exit 0; sleep 0.02; done; exit 1'
+    )
+    results = await asyncio.gather(
+        *(run_remote(pool, s, ["sh", "-c", meet, "meet", s.name]) for s in fleet.servers)
+    )
     assert all(r.status is Status.SUCCEEDED for r, _, _ in results)
-    assert time.monotonic() - began < 1.5
 
 
 # Upload

@@ -123,7 +123,7 @@ async def test_output_arrives_live_before_exit(pool: SshPool, sshd: SshServer):
     )
     await process.start()
     waiter = asyncio.create_task(process.wait(10))
-    deadline = time.monotonic() + 0.8
+    deadline = time.monotonic() + 10  # a hang guard: "first" alone (not "last" too) is the proof
     while not out["stdout"] and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert out["stdout"] == b"first\n" and not waiter.done()
@@ -164,7 +164,7 @@ async def test_cancel_ends_the_whole_remote_tree_within_grace(pool: SshPool, ssh
     result = await waiter
     took = time.monotonic() - began
     assert result.status is Status.CANCELLED and result.reason == "operator pressed c"
-    assert took < 0.5 + 1.0, took
+    assert took < 0.5 + 5.0, took  # killed after grace, not at the tree's sleep 60
     assert not alive(before)
     assert not stage_processes(process.pid, process.token)
     assert result.survivors == []
@@ -176,7 +176,7 @@ async def test_timeout_ends_the_remote_tree(pool: SshPool, sshd: SshServer):
     began = time.monotonic()
     result = await process.wait(0.2)
     assert result.status is Status.TIMED_OUT and result.reason == "timed out after 0.2s"
-    assert time.monotonic() - began < 0.2 + 0.3 + 1.0
+    assert time.monotonic() - began < 0.2 + 0.3 + 5.0  # not at the tree's sleep 60
     assert not alive(before)
 
 
@@ -194,7 +194,7 @@ async def test_keep_children_leaves_a_daemon_running(pool: SshPool, sshd: SshSer
     daemon = int(out["stdout"])
     try:
         assert result.status is Status.SUCCEEDED and result.ended_leftovers == []
-        assert time.monotonic() - began < 2
+        assert time.monotonic() - began < 10  # not held until the daemon's sleep 60 ends
         assert alive({daemon})
     finally:
         os.kill(daemon, 9)
