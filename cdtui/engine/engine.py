@@ -37,8 +37,8 @@ from cdtui.engine.masking import SecretMasker
 from cdtui.engine.output import OutputSink
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import LocalProcess, ProcessResult
-from cdtui.store import STORE_DIR
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
+from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
     from cdtui.engine.remote import HostGroup
@@ -361,7 +361,7 @@ class Engine:
         argv = shell_argv(stage.run) if isinstance(stage.run, str) else list(stage.run)
         cwd = (self.project_dir / stage.cwd) if stage.cwd else self.project_dir
         env = self._stage_env(phase, stage, attempt)
-        logs = self.project_dir / STORE_DIR / "logs"
+        logs = state_dir(self.project_dir) / "logs"
         metrics = metrics_path(logs, self.run_id, phase, stage.name, attempt)
         env["CDTUI_METRICS"] = str(metrics)
         output = OutputSink(self, phase, stage.name, attempt)
@@ -455,7 +455,7 @@ class Engine:
             )
         if result.status is not Status.SUCCEEDED or not stage.artifacts:
             return result
-        root = self.project_dir / STORE_DIR
+        root = state_dir(self.project_dir)
         try:
             stored = await asyncio.to_thread(
                 store_artifacts, stage.artifacts, cwd, self.project_dir, root
