@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cdtui.config.models import Pipeline
+
+# Benches make throw-away projects: their state lives (and goes) with them, not in ~/.local/state.
+os.environ.setdefault("CDTUI_STATE_DIR", ".cdtui")
 from cdtui.engine.engine import Engine, EngineOptions
 from cdtui.engine.plan import make_plan
 from cdtui.store import RunStore

@@ -76,4 +76,14 @@ def _private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
 
 
+@pytest.fixture(autouse=True)
+def _private_state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test writes the developer's state home; tests keep the in-tree layout they assert on.
+
+    The default (out of tree) is what tests/test_state_dir.py covers, with the override unset.
+    """
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+    monkeypatch.setenv("CDTUI_STATE_DIR", ".cdtui")
+
+
 pytest_plugins = ["tests.sshd"]  # the sshd fleet fixtures: fleet, sshd, pool

@@ -140,13 +140,14 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_
     """Listen address, pid, weights in force and backends. Exit 1 when the router is down."""
     from cdtui.release.routers import make_router
     from cdtui.release.routers.embedded import EmbeddedRouter
+    from cdtui.store.paths import state_dir
 
     driver: Router
     try:
         spec = load_release(project_dir, pipeline_file, phase)
         driver = make_router(spec.router, project_dir)
     except ConfigError as error:
-        if not (project_dir / ".cdtui" / "router").is_dir():
+        if not (state_dir(project_dir) / "router").is_dir():
             click.echo(format_errors(error.errors), err=True)
             sys.exit(EXIT_USAGE)
         driver = EmbeddedRouter(project_dir)  # a router left running answers without its config

@@ -4,7 +4,7 @@ afterwards (metrics and artifacts), whatever its kind."""
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from cdtui.config.models import Stage
 from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
 from cdtui.runners.local import ProcessResult
-from cdtui.store import STORE_DIR
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
+from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
     from cdtui.engine.engine import Engine
@@ -26,7 +26,9 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     File work runs in a thread: a large artifact must not stall other stages' output.
     """
     stage = ctx.stage
-    shown = os.path.relpath(ctx.metrics, ctx.project_dir)
+    shown = str(ctx.metrics)  # the state dir may be outside the project: then as it is
+    with contextlib.suppress(ValueError):
+        shown = str(ctx.metrics.relative_to(ctx.project_dir))
     found, warnings = await asyncio.to_thread(read_metrics, ctx.metrics, shown)
     for text in warnings:
         ctx.notice("warning", text)
@@ -78,7 +80,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         else:
             controls[stage.name] = handle
 
-    state = engine.project_dir / STORE_DIR
+    state = state_dir(engine.project_dir)
     return StageContext(
         run_id=engine.run_id,
         phase=phase,

@@ -21,6 +21,7 @@ from cdtui.release.control import difference, key_of, live_colour, rollback_targ
 from cdtui.release.rollout import other
 from cdtui.release.routers import RouterError, Weights, make_router
 from cdtui.release.watch import ReleaseWatch, shown_url
+from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
     from cdtui.config.models import Pipeline
@@ -268,7 +269,7 @@ def _phase_statuses(store: RunStore, run_id: int, pipeline: Pipeline | None) -> 
 
 
 def _commits(context: ReleaseContext, project_dir: Path) -> None:
-    """Commits since HEAD at the last release done from here (DIR/.cdtui/released-commit)."""
+    """Commits since HEAD at the last release done from here (STATE/released-commit)."""
     since = _last_released_commit(project_dir)
 
     def log(span: str) -> subprocess.CompletedProcess[str]:
@@ -305,7 +306,7 @@ def _commits(context: ReleaseContext, project_dir: Path) -> None:
 
 
 def released_commit_path(project_dir: Path) -> Path:
-    return Path(project_dir) / ".cdtui" / "released-commit"
+    return state_dir(project_dir) / "released-commit"
 
 
 def _last_released_commit(project_dir: Path) -> str:

@@ -1,6 +1,7 @@
 """Which stored artifact each colour was deployed with: the deploy command gets its path and
 digest (``CDTUI_ARTIFACT``, ``CDTUI_ARTIFACT_SHA256``), and the deployment is appended to
-DIR/.cdtui/deployments.jsonl so the release view can say what each colour runs after a restart.
+STATE/deployments.jsonl (STATE: the project's state dir) so the release view can say what each
+colour runs after a restart.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import contextlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from cdtui.store.paths import state_dir
 
 FILE = "deployments.jsonl"
 
@@ -38,7 +41,7 @@ def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
 
 
 def record(project_dir: Path, deployment: Deployment) -> None:
-    path = Path(project_dir) / ".cdtui" / FILE
+    path = state_dir(project_dir) / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
         out.write(json.dumps(asdict(deployment)) + "\n")
@@ -48,7 +51,7 @@ def latest(project_dir: Path) -> dict[str, Deployment]:
     """The newest deployment of each colour; unreadable lines are skipped."""
     found: dict[str, Deployment] = {}
     try:
-        lines = (Path(project_dir) / ".cdtui" / FILE).read_text(errors="replace").splitlines()
+        lines = (state_dir(project_dir) / FILE).read_text(errors="replace").splitlines()
     except OSError:
         return found
     for line in lines[-500:]:

@@ -1,6 +1,6 @@
 """Keeps a ReleaseWatch fresh when no rollout in this process feeds it: the router's weights read
 back every second, health checks of both colours and of the router's public address, and the
-release records another cdtui may be writing. Alerts are appended to DIR/.cdtui/alerts.jsonl.
+release records another cdtui may be writing. Alerts are appended to STATE/alerts.jsonl.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from cdtui.release.health import probe
 from cdtui.release.routers import RouterError, RouterUnreachable, make_router
 from cdtui.release.routers.files import RouterPaths
 from cdtui.release.watch import Check, Moment, ReleaseWatch
+from cdtui.store.paths import state_dir
 
 ROUTER_POLL = {"embedded": 1.0, "haproxy": 1.0, "alb": 5.0}
 """Seconds between read-backs; an ALB is read through AWS API calls, which are rate-limited."""
@@ -23,7 +24,7 @@ KEEP_ALERTS = 100
 
 
 def alerts_path(project_dir: Path) -> Path:
-    return Path(project_dir) / ".cdtui" / ALERTS_FILE
+    return state_dir(project_dir) / ALERTS_FILE
 
 
 def load_alerts(project_dir: Path, limit: int = KEEP_ALERTS) -> list[Moment]:

@@ -34,6 +34,7 @@ from cdtui.store import liveness
 from cdtui.store.artifacts import ArtifactRecord, MetricRecord, artifact_file
 from cdtui.store.db import AttemptRecord, RunDB, RunSummary, StoreError
 from cdtui.store.logs import LogBook, log_path
+from cdtui.store.paths import ensure_state_dir, state_dir
 
 __all__ = [
     "ArtifactRecord",
@@ -45,13 +46,12 @@ __all__ = [
     "store_exists",
 ]
 
-STORE_DIR = ".cdtui"
 _open_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
 
 
 def store_exists(project_dir: Path) -> bool:
     """Whether a store was ever created here (read-only commands should not create one)."""
-    return (Path(project_dir) / STORE_DIR / "runs.db").is_file()
+    return (state_dir(project_dir) / "runs.db").is_file()
 
 
 @atexit.register
@@ -62,10 +62,10 @@ def _flush_open_stores() -> None:
 
 
 class RunStore:
-    """Records events in ``project_dir/.cdtui``; safe to open from several processes at once."""
+    """Records events in the project's state dir (``paths.py``); many processes may open it."""
 
     def __init__(self, project_dir: Path) -> None:
-        self.root = Path(project_dir) / STORE_DIR
+        self.root = ensure_state_dir(project_dir)
         self.logs_dir = self.root / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._db = RunDB(self.root / "runs.db")

@@ -1,6 +1,6 @@
 """Stage outputs kept by content: ``artifacts:`` files and ``CDTUI_METRICS`` lines.
 
-An artifact is copied to ``.cdtui/artifacts/sha256/<hex>`` (temp name, then ``os.replace``) so
+An artifact is copied to ``STATE/artifacts/sha256/<hex>`` (temp name, then ``os.replace``) so
 the same bytes are stored once and a release can name exactly what it ships. A metrics file is
 read bounded; a bad line is reported by file and line, never raised. Blocking file work only:
 the engine calls these from a thread.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cdtui.release.routers.base import Weights
 from cdtui.store import liveness
+from cdtui.store.paths import ensure_state_dir, state_dir
 
 BUSY_TIMEOUT_S = 10.0
 KINDS = ("intent", "applied", "reconciled", "state")
@@ -73,11 +74,10 @@ def _weights(green: int | None) -> Weights | None:
 
 
 class ReleaseRecords:
-    """Rows for one router, identified by ``router_key`` (kind + address), in DIR/.cdtui/runs.db."""
+    """Rows for one router, identified by ``router_key`` (kind + address), in STATE/runs.db."""
 
     def __init__(self, project_dir: Path, router_key: str) -> None:
-        self.root = Path(project_dir) / ".cdtui"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = ensure_state_dir(project_dir)
         self.router = router_key
         self._conn = sqlite3.connect(
             self.root / "runs.db", timeout=BUSY_TIMEOUT_S, isolation_level=None
@@ -160,7 +160,7 @@ def router_key(kind: str, address: str) -> str:
 
 
 class RouterLock:
-    """One cdtui process drives a router at a time: an flock on DIR/.cdtui/release-<key>.lock.
+    """One cdtui process drives a router at a time: an flock on STATE/release-<key>.lock.
 
     The kernel drops an flock when its holder dies (even by SIGKILL), so a dead holder's lock is
     taken over at once; the file names the holder so a refusal can say who has it.
@@ -168,7 +168,7 @@ class RouterLock:
 
     def __init__(self, project_dir: Path, key: str) -> None:
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        self.path = Path(project_dir) / ".cdtui" / f"release-{digest}.lock"
+        self.path = state_dir(project_dir) / f"release-{digest}.lock"
         self.key = key
         self._fd: int | None = None
 

@@ -1,4 +1,4 @@
-"""Driver for the embedded router: JSON lines over its admin socket, DIR/.cdtui/router/admin.sock.
+"""Driver for the embedded router: JSON lines over its admin socket, STATE/router/admin.sock.
 
 Each call opens a fresh connection, so a router restarted between calls is simply found again,
 and a dead one is told apart from one never started (stale socket and pid file).

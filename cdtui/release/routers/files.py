@@ -1,4 +1,4 @@
-"""Where an embedded router keeps its admin socket, pid, log and last weights: DIR/.cdtui/router/.
+"""Where an embedded router keeps its admin socket, pid, log and last weights: STATE/router/.
 
 The state file is what lets a restarted router come back with the weights it last had.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdtui.release.routers.base import InvalidWeights, Weights
+from cdtui.store.paths import state_dir
 
 SUN_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
 
@@ -23,7 +24,7 @@ class RouterPaths:
 
     @property
     def dir(self) -> Path:
-        return self.project_dir / ".cdtui" / "router"
+        return state_dir(self.project_dir) / "router"
 
     @property
     def socket(self) -> Path:
