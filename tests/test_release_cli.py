@@ -187,3 +187,59 @@ def test_sigterm_mid_release_gives_traffic_back_to_live(project):
     state = book.last_state()
     assert state is not None and state.state == "aborted"
     book.close()
+
+
+def _probe(url: str, stop, failures: list[str], count: list[int]) -> None:
+    """Requests through the router until ``stop`` is set (bounded by the test's own length)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    while not stop.is_set() and count[0] < 20_000:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+        try:
+            conn.request("GET", "/")
+            status = conn.getresponse().status
+            if status >= 500:
+                failures.append(str(status))
+        except OSError as exc:
+            failures.append(repr(exc))
+        finally:
+            conn.close()
+            count[0] += 1
+
+
+def test_resume_after_sigkill_never_redeploys_the_colour_that_serves_traffic(project):
+    """kill -9 at the first step, run it again under a request probe: no redeploy, no failed
+    request; the resumed release continues from the recorded step."""
+    import threading
+
+    project_dir, block, _ = project
+    green = {**block["green"], "deploy": "echo deployed >> deploys.log"}  # type: ignore[dict-item]
+    write_project(project_dir, {**block, "green": green})
+    proc = subprocess.Popen(
+        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    book = records(project_dir, block)
+    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    assert (project_dir / "deploys.log").read_text() == "deployed\n"
+    stop, failures, count = threading.Event(), [], [0]
+    listen = block["router"]["listen"]  # type: ignore[index]
+    prober = threading.Thread(target=_probe, args=(f"http://{listen}", stop, failures, count))
+    prober.start()
+    try:
+        write_project(project_dir, {**block, "green": green, "hold": 0.1})
+        resumed = cli("release", str(project_dir), "--yes")
+    finally:
+        stop.set()
+        prober.join(10)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "not deploying idle green: it serves 10% of traffic" in resumed.stdout
+    assert (project_dir / "deploys.log").read_text() == "deployed\n"  # not deployed again
+    assert weights(project_dir) == Weights.ALL_GREEN
+    assert count[0] > 10 and failures == [], failures[:5]
+    book.close()

@@ -208,3 +208,23 @@ async def test_a_deploy_streams_live_and_its_timeout_or_cancel_ends_its_tree(
         await asyncio.sleep(0.05)
     assert not _alive(child), "the deploy's child outlived its timeout/cancel"
     assert await router.driver.get_weights() == Weights.ALL_BLUE
+
+
+async def test_a_first_release_onto_a_never_deployed_live_colour_shifts_at_once(
+    make_engine: EngineFactory, tmp_path: Path
+):
+    """Blue was never deployed: no 90/10 split that sends nine users in ten to a dead colour."""
+    with faulty_server("green") as green:
+        dead = f"http://127.0.0.1:{free_port()}"
+        block = fast(dead, green.url, free_port())
+        with embedded_router(tmp_path, block) as router:
+            engine, rec = make_engine(pipeline_of({"name": "Release", "release": block}))
+            assert await engine.run() is Status.SUCCEEDED
+            applied = [(e.blue, e.green) for e in rec.of(WeightChanged) if e.applied]
+            assert applied == [(0, 100)]
+            log = rec.output("release")
+            assert "live blue does not answer" in log and "takes all traffic at once" in log
+            done = [e for e in rec.of(ReleaseStateChanged) if e.state == "done"][-1]
+            assert "no colour to roll back to" in done.reason
+            assert "rollback is instant" not in done.reason
+            assert await router.driver.get_weights() == Weights.ALL_GREEN

@@ -137,6 +137,16 @@ class Rollout:
         failure = await self._preflight()
         if failure is not None:
             return failure
+        live_down = self.step == 0 and await self._live_does_not_answer()
+        if live_down:
+            why = self.checker.health[self.live].last
+            self.steps = [100]
+            self._set_state(
+                State.PREFLIGHT,
+                f"live {self.live} does not answer ({why.error if why else 'no answer'}): idle "
+                f"{self.idle} takes all traffic at once (a split would send users to a colour "
+                "that is down)",
+            )
         for step in self.steps:
             await self._apply(Weights.green_percent(step if self.idle == "green" else 100 - step))
             self.step = step
@@ -150,6 +160,11 @@ class Rollout:
             f"{self.live} is live; {self.idle} is idle and kept warm for "
             f"{format_duration(self.spec.keep_warm)} (until {until}): rollback is instant"
         )
+        if live_down:
+            reason = (
+                f"{self.live} is live; {self.idle} never answered its health checks, so there "
+                f"is no colour to roll back to until {self.idle} is deployed"
+            )
         self._set_state(State.DONE, reason)
         return Outcome(State.DONE, reason, self.weights, self.live)
 
@@ -168,6 +183,13 @@ class Rollout:
                 return self._unchanged(State.FAILED, f"idle {self.idle} failed preflight: {breach}")
             await self._sleep(self.spec.health.interval)
         return None
+
+    async def _live_does_not_answer(self) -> bool:
+        """Every check of the live colour failed (a fresh project's never-deployed colour)."""
+        health = self.checker.health[self.live]
+        if health.last is None:
+            await self.checker.check_once(self.live)
+        return health.last is not None and health.error_rate >= 1.0
 
     async def _hold(self) -> Outcome | None:
         """Hold the step while analysis runs; an Outcome when the release ends here."""

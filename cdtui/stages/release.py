@@ -165,7 +165,13 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
             if note:  # in the log once: headless and the console show the log
                 log.line(f"note: {note}")
             colour = spec.green if rollout.idle == "green" else spec.blue
-            if colour.deploy is not None:
+            serving = rollout.weights.of(rollout.idle)
+            if colour.deploy is not None and serving > 0:  # never restart what serves users
+                log.line(
+                    f"not deploying idle {rollout.idle}: it serves {serving}% of traffic (the "
+                    f"release resumes from {serving}%); a deploy now would cut those requests"
+                )
+            elif colour.deploy is not None:
                 failed = await _deploy(ctx, rollout.idle, colour, log)
                 if failed:
                     return ProcessResult(Status.FAILED, None, failed)
