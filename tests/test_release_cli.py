@@ -243,3 +243,23 @@ def test_resume_after_sigkill_never_redeploys_the_colour_that_serves_traffic(pro
     assert weights(project_dir) == Weights.ALL_GREEN
     assert count[0] > 10 and failures == [], failures[:5]
     book.close()
+
+
+def test_status_exits_non_zero_when_live_is_unhealthy_and_says_rollback_is_not_safe(project):
+    project_dir, block, green = project
+    write_project(project_dir, {**block, "hold": 0.1})
+    done = cli("release", str(project_dir), "--yes", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    healthy = cli("status", str(project_dir), "--json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    facts = json.loads(healthy.stdout)
+    assert facts["live"] == "green" and facts["checks"]["green"]["ok"] is True
+    assert isinstance(facts["checks"]["green"]["latency_ms"], float)
+    assert facts["rollback"] == "to blue" and facts["problems"] == []
+    green.fault = True
+    try:
+        sick = cli("status", str(project_dir))
+    finally:
+        green.fault = False
+    assert sick.returncode == 1, sick.stdout + sick.stderr
+    assert "PROBLEM:    live green is UNHEALTHY" in sick.stdout

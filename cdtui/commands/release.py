@@ -199,7 +199,8 @@ def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, y
 def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_json: bool) -> None:
     """Split in force (from the router), health per colour, release state, last record.
 
-    Exit 1 when the router is down or differs from the record."""
+    Exit 1 when something needs an operator: the router is down or differs from the record,
+    the live colour is unhealthy, or a release is in progress with nobody driving it."""
     from cdtui.release.control import status as read_status
 
     spec = _spec_or_exit(project_dir, pipeline_file, phase)
@@ -211,4 +212,4 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_
     else:
         for line in report.lines():
             click.echo(line)
-    sys.exit(EXIT_FAILED if report.router_error or report.difference else EXIT_OK)
+    sys.exit(EXIT_FAILED if report.problems else EXIT_OK)

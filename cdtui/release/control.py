@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdtui.config.release import ReleaseSpec, RouterSpec
-from cdtui.release.health import probe
+from cdtui.release.health import Sample, probe
 from cdtui.release.rollout import (
     Emit,
     Outcome,
@@ -192,6 +192,38 @@ class StatusReport:
     state: ReleaseRecord | None
     last: ReleaseRecord | None
     difference: str | None
+    live: str = "blue"
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def driverless(self) -> bool:
+        """A release in progress whose driving cdtui is gone: nobody moves or watches it."""
+        state = self.state
+        return bool(state and not State(state.state).finished and not pid_alive(state.pid))
+
+    @property
+    def problems(self) -> list[str]:
+        """What makes ``cdtui status`` exit non-zero: each an operator must act on."""
+        found = []
+        if self.router_error:
+            found.append(f"the router does not answer: {self.router_error}")
+        if self.difference:
+            found.append(f"the router and the record disagree: {self.difference}")
+        for sample in self.samples:
+            if sample.colour == self.live and not sample.ok:
+                found.append(f"live {self.live} is UNHEALTHY: {sample.error}")
+        return found
+
+    @property
+    def rollback_note(self) -> str:
+        """Whether a rollback now would put users on a colour that answers."""
+        target = rollback_target(self.weights, self.state)
+        if self.router_error:
+            return "NOT possible now: the router does not answer"
+        for sample in self.samples:
+            if sample.colour == target and not sample.ok and target != self.live:
+                return f"NOT safe now: {target} (where it would go) is UNHEALTHY: {sample.error}"
+        return f"to {target}" + (" (it is live already)" if target == self.live else "")
 
     def as_dict(self) -> dict[str, object]:
         """For ``cdtui status --json`` and scripts."""
@@ -219,6 +251,19 @@ class StatusReport:
             "release": record(self.state),
             "record": record(self.last),
             "difference": self.difference,
+            "live": self.live,
+            "checks": {
+                s.colour: {
+                    "ok": s.ok,
+                    "latency_ms": round(s.latency_ms, 2),
+                    "status": s.status,
+                    "error": s.error,
+                }
+                for s in self.samples
+            },
+            "driverless": self.driverless,
+            "rollback": self.rollback_note,
+            "problems": self.problems,
         }
 
     def lines(self) -> list[str]:
@@ -229,18 +274,25 @@ class StatusReport:
         for colour, text in self.health.items():
             out.append(f"{colour + ':':<11} {text}")
         state = self.state
+        reason = state.reason if state else ""
+        if state and "rollback is instant" in reason and not self.rollback_note.startswith("to "):
+            reason = reason.replace(": rollback is instant", "")  # not true now: said below
         out.append(
             "release:    "
-            + (f"{state.state} at {state.step}% ({state.reason})" if state else "none recorded")
+            + (f"{state.state} at {state.step}% ({reason})" if state else "none recorded")
         )
-        if state and not State(state.state).finished and not pid_alive(state.pid):
+        if state and self.driverless:
             out.append(
-                f"INTERRUPTED: the cdtui process driving it (pid {state.pid}) is gone; "
-                "`cdtui release` resumes it, `cdtui rollback` returns traffic to live"
+                f"DRIVERLESS: the cdtui process driving it (pid {state.pid}) is gone and nobody "
+                "moves or watches it; `cdtui release` resumes it, `cdtui rollback` returns "
+                "traffic to live"
             )
+        out.append(f"rollback:   {self.rollback_note}")
         out.append("record:     " + (self.last.describe() if self.last else "none"))
         if self.difference:
             out.append(f"DIFFERS:    {self.difference}")
+        for problem in self.problems:
+            out.append(f"PROBLEM:    {problem}")
         return out
 
 
@@ -267,7 +319,14 @@ async def status(spec: ReleaseSpec, project_dir: Path) -> StatusReport:
         }
         last = records.last_weights()
         differs = difference(weights, last) if weights is not None else None
-        return StatusReport(weights, error, facts, health, records.last_state(), last, differs)
+        state = records.last_state()
+        if weights is not None:
+            live = live_colour(weights, records)
+        else:
+            live = state.live if state is not None else "blue"
+        return StatusReport(
+            weights, error, facts, health, state, last, differs, live, tuple(samples)
+        )
     finally:
         records.close()
         with contextlib.suppress(Exception):
