@@ -193,7 +193,6 @@ class HealthChecker:
         self.on_sample = on_sample
         self.health = {colour: ColourHealth(colour, window) for colour in self.urls}
         self._tasks: list[asyncio.Task[None]] = []
-        self._changed = asyncio.Event()
 
     async def __aenter__(self) -> HealthChecker:
         self.start()
@@ -220,15 +219,7 @@ class HealthChecker:
         self.health[colour].add(sample)
         if self.on_sample is not None:
             self.on_sample(sample)
-        self._changed.set()
         return sample
-
-    async def wait_sample(self, timeout: float) -> None:
-        """Until the next sample of any colour, or ``timeout`` seconds."""
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
 
     async def _loop(self, colour: str) -> None:
         """Fixed-rate ticks: a slow check does not stretch the interval (timeout < interval)."""
