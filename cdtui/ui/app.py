@@ -186,7 +186,7 @@ class CdtuiApp(App[None]):
             self.notify("This pipeline has no release phase (a `release:` block).")
             return
         wanted = ReleaseScreen if kind == "release" else MonitorScreen
-        if isinstance(self.screen, wanted):
+        if isinstance(self.screen, WatchScreen) and kind == self.screen.KIND:
             return
         opening = self.switch_screen if isinstance(self.screen, WatchScreen) else self.push_screen
         opening(wanted(self.release_watch))

@@ -32,6 +32,9 @@ from cdtui.engine.state import RunState
 from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
 from cdtui.ui.screens.confirm import ConfirmModal
+from cdtui.ui.screens.help import HelpScreen
+from cdtui.ui.screens.history import HistoryScreen
+from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
@@ -298,13 +301,15 @@ class MainScreen(Screen[None]):
         """The release view's confirmed release: the release phase alone, its gate approved."""
         self._start(phases=(phase,), label="console: release", approve=frozenset({phase}))
 
+    def _release_view(self) -> WatchScreen | None:
+        screen = self.app.screen
+        return screen if isinstance(screen, WatchScreen) and screen.KIND == "release" else None
+
     def _open_release_view_soon(self) -> None:
         """A release phase starts (or waits at its gate): show it, unless a dialog is open."""
-        from cdtui.ui.screens.release import ReleaseScreen
-
         if self.app.screen is self:
             self.app.call_later(self.app.open_release_view)
-        elif not isinstance(self.app.screen, ReleaseScreen):
+        elif self._release_view() is None:
             self.app.notify(
                 "The release phase is ready: w opens the release view.", title="Release", timeout=10
             )
@@ -313,10 +318,9 @@ class MainScreen(Screen[None]):
         self.app.open_release_view()
 
     def _release_from_view(self) -> None:
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        if isinstance(self.app.screen, ReleaseScreen):
-            self.app.screen.action_release()
+        view = self._release_view()
+        if view is not None:
+            view.action_release()  # type: ignore[attr-defined]  # the release view's r key
 
     def action_monitor(self) -> None:
         self.app.open_monitor_view()
@@ -452,11 +456,7 @@ class MainScreen(Screen[None]):
         self.toggle_class("-commands")
 
     def action_history(self) -> None:
-        from cdtui.ui.screens.history import HistoryScreen
-
         self.app.push_screen(HistoryScreen(self.session.store))
 
     def action_help(self) -> None:
-        from cdtui.ui.screens.help import HelpScreen
-
         self.app.push_screen(HelpScreen(self))

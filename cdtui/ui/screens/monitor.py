@@ -15,6 +15,7 @@ REPAINT = 0.5
 
 
 class MonitorScreen(WatchScreen):
+    KIND = "monitor"
     BINDINGS = [
         Binding("w", "release_view", "Release view"),
         Binding("escape", "close", "Pipeline"),

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static
 
 from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
+from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
 
@@ -25,6 +26,7 @@ KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x ab
 
 
 class ReleaseScreen(WatchScreen):
+    KIND = "release"
     BINDINGS = [
         Binding("r", "release", "Release", tooltip="Release the idle colour (asks first)"),
         Binding("b", "rollback", "Roll back", tooltip="All traffic back to live (asks first)"),
@@ -328,9 +330,7 @@ class ReleaseScreen(WatchScreen):
         self.app.open_watch_view("monitor")
 
     def action_help(self) -> None:
-        from cdtui.ui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self))
+        self.app.push_screen(HelpScreen(self, [("Release view", self.BINDINGS)]))
 
 
 def _masker(session):
