@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from cdtui.config.checks import _strongly_connected
+
 ROOT = Path(__file__).resolve().parent.parent / "cdtui"
 
 # Cycles through these modules are being removed by the front-door work (Session, bus, stages/);
@@ -85,38 +87,9 @@ def import_graph(*, top_level: bool = True) -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def strongconnect(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for succ in sorted(graph.get(node, ())):
-            if succ not in index:
-                strongconnect(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component: list[str] = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            strongconnect(node)
-    return found
+    """Groups of modules that import one another (each sorted): the pipeline's own cycle finder."""
+    groups = _strongly_connected({name: sorted(targets) for name, targets in graph.items()})
+    return sorted(sorted(group) for group in groups if len(group) > 1)
 
 
 def without_known(graph: dict[str, set[str]]) -> dict[str, set[str]]:
