@@ -18,7 +18,10 @@ from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.watch_screen import WatchScreen
-from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
+from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.moment_list import MomentList
+from cdtui.ui.widgets.rollout_panel import RolloutPanel
+from cdtui.ui.widgets.traffic_bar import TrafficBar
 
 REPAINT = 0.25
 MUTATING = {"release", "rollback", "promote", "pause", "abort"}
