@@ -11,6 +11,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import Static
 
+from cdtui.ui.commands import binding_commands
 from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
 
 if TYPE_CHECKING:
@@ -18,24 +19,6 @@ if TYPE_CHECKING:
     from cdtui.release.watch import ReleaseWatch
     from cdtui.session import Session
     from cdtui.ui.screens.history import HistoryScreen
-
-PALETTE = [
-    ("Run pipeline", "Run every phase of the pipeline", "run_all"),
-    ("Run selected stage", "Run the selected stage (with what it needs) or phase", "run_stage"),
-    ("Re-run failed stages", "Run again the stages that failed in the shown run", "rerun_failed"),
-    ("Approve gate", "Review and approve the phase waiting at its gate", "approve"),
-    ("Cancel selected stage", "End the selected stage's processes", "cancel_stage"),
-    ("Cancel run", "End every running stage and stop the run", "cancel_run"),
-    ("Search log", "Find text in the selected stage's log", "search"),
-    ("Filter log", "Show only lines that match", "filter"),
-    ("Filter log out", "Hide lines that match", "filter_out"),
-    ("Split view", "Pin the selected log beside the next one", "split"),
-    ("Command pane", "Show or hide the commands cdtui ran for you", "command_log"),
-    ("History", "Past runs", "history"),
-    ("Release view", "Blue/green split, health of both colours, release and rollback", "release"),
-    ("Monitor view", "Health of production and the alert history", "monitor"),
-    ("Help", "Every key", "help"),
-]
 
 
 class OpeningScreen(Screen[None]):
@@ -250,14 +233,10 @@ class CdtuiApp(App[None]):
         main.action_rerun_failed()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from cdtui.ui.screens.main import MainScreen
-
-        yield from super().get_system_commands(screen)
-        if not isinstance(screen, MainScreen):
-            return
-        for title, help_text, action in PALETTE:
-            if screen.check_action(action, ()):
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+        """Textual's own commands, then every described key of the screen (ui/commands.py)."""
+        own = list(super().get_system_commands(screen))
+        yield from own
+        yield from binding_commands(self, screen, taken=(command.title for command in own))
 
     async def action_quit(self) -> None:
         """Quitting mid-run asks first, then cancels and waits for the stages to end."""

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from cdtui.ui.commands import key_name
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
 
@@ -21,11 +22,6 @@ EXTRA = [
     ("ctrl+p", "command palette: every action by name"),
     ("Esc", "close a search, a filter or a dialog"),
 ]
-
-
-def _key_name(binding: Binding) -> str:
-    names = {"slash": "/", "question_mark": "?", "pageup": "PgUp", "pagedown": "PgDn"}
-    return ", ".join(names.get(k, k) for k in binding.key.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -56,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(f"[reverse] {title} [/]", "")
             for binding in bindings:
                 if isinstance(binding, Binding) and binding.description:
-                    table.add_row(_key_name(binding), binding.tooltip or binding.description)
+                    table.add_row(key_name(binding), binding.tooltip or binding.description)
             table.add_row("", "")
         for key, what in EXTRA:
             table.add_row(key, what)
