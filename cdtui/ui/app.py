@@ -12,7 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from cdtui.ui.commands import binding_commands
-from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
+from cdtui.ui.settings import SettingsProblem, load_settings, save_setting
+from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_themes
 
 if TYPE_CHECKING:
     from cdtui.release.poller import ReleasePoller
@@ -70,6 +71,7 @@ class CdtuiApp(App[None]):
         self._stamp = None
         self._wanted_theme = theme
         self.theme_problems: list[str] = []
+        self.settings_problems: list[SettingsProblem] = []  # told once; the file is left alone
 
     # -- themes -----------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -86,7 +88,8 @@ class CdtuiApp(App[None]):
         for theme in themes:
             self.register_theme(theme)
         self.theme_problems = [f"{p.path.name}: {p.message}" for p in problems]
-        wanted = self._wanted_theme or str(load_settings().get("theme") or DEFAULT_THEME)
+        settings, self.settings_problems = load_settings()
+        wanted = self._wanted_theme or settings.theme or DEFAULT_THEME
         if wanted not in self.available_themes:
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = wanted
@@ -101,6 +104,8 @@ class CdtuiApp(App[None]):
         self._wanted_theme = None
         for problem in self.theme_problems:
             self.notify(problem, title="Theme skipped", severity="warning")
+        for problem in self.settings_problems:
+            self.notify(str(problem), title="Settings", severity="warning", timeout=12)
         self.push_screen(OpeningScreen(self.project_dir))
         self.call_after_refresh(self._open_project)
 
