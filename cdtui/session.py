@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from cdtui.config import (
 from cdtui.config.models import Pipeline
 from cdtui.engine.bus import EventBus
 from cdtui.engine.engine import Engine, EngineOptions, _current_user
-from cdtui.engine.events import Event, RunFinished, RunStarted, Status
+from cdtui.engine.events import Event, StageFinished, Status
 from cdtui.engine.plan import Plan, make_plan
 from cdtui.store import RunStore
 
@@ -36,15 +35,6 @@ if TYPE_CHECKING:
     from cdtui.release.context import Refusal
 
 Subscriber = Callable[[Event], None]
-
-
-@dataclass
-class RunRecord:
-    """The run a release action is recorded as; the action sets how it ended."""
-
-    run_id: int
-    status: Status = Status.FAILED
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,18 +140,8 @@ class Session:
         assert self.pipeline is not None
         if self.running:
             raise RuntimeError("a run is already in progress")
-        secrets = resolve_secrets(self.pipeline, os.environ, file=str(self.path or "cdtui.yaml"))
         options = options or EngineOptions(interactive_gates=True)
-        run_id = self.store.begin_run(self.pipeline.project, options.user, selection)
-        engine = Engine(
-            self.pipeline,
-            plan,
-            project_dir=self.project_dir,
-            run_id=run_id,
-            secrets=secrets,
-            options=options,
-            bus=self.bus,
-        )
+        engine = self.engine_for(plan, options, selection)
         self.engine = engine
 
         async def run() -> Status:
@@ -172,29 +152,6 @@ class Session:
         return engine
 
     # -- release actions --------------------------------------------------------------------
-    @contextlib.contextmanager
-    def recorded(
-        self, what: str, *, user: str | None = None, subscribers: Sequence[Subscriber] = ()
-    ) -> Iterator[RunRecord]:
-        """A release action recorded as a run of its own (``cdtui history`` lists it), its
-        events on the bus. It ends FAILED unless the action sets ``status``; an exception's text
-        is its reason, a cancel makes it CANCELLED."""
-        user = user or _current_user()
-        project = self.pipeline.project if self.pipeline else self.project_dir.name
-        record = RunRecord(self.store.begin_run(project, user, what))
-        with self.observing(subscribers):
-            self.bus.emit(RunStarted(record.run_id, time.time(), project, (what,), user))
-            try:
-                yield record
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                record.status, record.reason = Status.CANCELLED, "interrupted"
-                raise
-            except Exception as exc:
-                record.status, record.reason = Status.FAILED, record.reason or str(exc)
-                raise
-            finally:
-                self.bus.emit(RunFinished(record.run_id, time.time(), record.status, record.reason))
-
     async def rollback(
         self,
         phase: str | None = None,
@@ -202,41 +159,60 @@ class Session:
         via: str = "cli",
         user: str | None = None,
         subscribers: Sequence[Subscriber] = (),
+        force: bool = False,
+        redeploy: bool = False,
     ) -> ActionResult:
         """All traffic back, at once, on the colour that was live before the latest release.
 
-        The same from every front end: one recorded run (``VIA: rollback``), the rollout's events
-        on the bus, the router lock held throughout; another cdtui holding the router is a
-        refusal, a router error a failure (said, never raised)."""
-        from cdtui.release.context import Refusal
-        from cdtui.release.control import locked
-        from cdtui.release.control import rollback as roll_back
-        from cdtui.release.rollout import ReleaseError
-        from cdtui.release.routers import RouterError
-        from cdtui.store.releases import ReleaseLocked
+        The same from every front end: the stage ``rollback`` of a run of its own (its log, its
+        record, its events on the bus). It always works while a release is in progress: it asks
+        the driving cdtui to abort, or takes the lock of one that is gone. A target colour that
+        fails its health check is a refusal unless ``force``; ``redeploy`` deploys it first."""
+        from cdtui.config.models import Stage
+        from cdtui.engine.plan import PhasePlan
+        from cdtui.stages.release import REFUSED
+        from cdtui.stages.rollback import ROLLBACK_STAGE
 
         found = self.release_phase(phase)
-        if found is None:
+        if found is None or self.pipeline is None:
             raise ValueError("this pipeline has no release phase (a release: block)")
-        spec = found[1]
+        name, spec = found
+        stage = Stage.of_kind(ROLLBACK_STAGE, "rollback", spec)
+        release = self.pipeline.phase(name).model_copy(update={"gate": None, "stages": [stage]})
+        plan = Plan((PhasePlan(release, (stage,), frozenset()),))
+        asks = {"via": via, "force": force, "redeploy": redeploy}
+        options = EngineOptions(user=user or _current_user(), overrides={"rollback": asks})
         label = "rollback" if via == "cli" else f"{via}: rollback"
-        with self.recorded(label, user=user, subscribers=subscribers) as record:
-            try:
-                async with locked(spec, self.project_dir) as handle:
-                    outcome = await roll_back(handle, run_id=record.run_id, emit=self.bus.emit)
-            except ReleaseLocked as exc:
-                record.reason = str(exc)
-                refusal = Refusal(
-                    "Another cdtui holds the router",
-                    str(exc),
-                    "Wait for that release to end, or stop that cdtui. Nothing was changed.",
-                )
-                return ActionResult(record.run_id, Status.FAILED, record.reason, refusal)
-            except (ReleaseError, RouterError) as exc:
-                record.reason = str(exc)
-                return ActionResult(record.run_id, Status.FAILED, record.reason)
-            record.status, record.reason = Status.SUCCEEDED, outcome.reason
-            return ActionResult(record.run_id, Status.SUCCEEDED, outcome.reason)
+        finished: list[StageFinished] = []
+        watch = [*subscribers, lambda e: isinstance(e, StageFinished) and finished.append(e)]
+        engine = self.engine_for(plan, options, label)
+        with self.observing(watch):
+            status = await engine.run()
+        last = finished[-1] if finished else None
+        reason = last.reason if last is not None else engine.status.lower()
+        refusal = None
+        if last is not None and last.exit_code == REFUSED:
+            from cdtui.release.context import Refusal
+
+            why, _, fix = reason.removeprefix("refused: ").partition(" Ways out: ")
+            refusal = Refusal("Rollback refused", why, f"Ways out: {fix}" if fix else "")
+        return ActionResult(engine.run_id, status, reason, refusal)
+
+    def engine_for(self, plan: Plan, options: EngineOptions, selection: str) -> Engine:
+        """An engine for a run beside the main one (a rollback must not wait for a run to end):
+        recorded in the store, firing on the session's bus."""
+        assert self.pipeline is not None
+        secrets = resolve_secrets(self.pipeline, os.environ, file=str(self.path or "cdtui.yaml"))
+        run_id = self.store.begin_run(self.pipeline.project, options.user, selection)
+        return Engine(
+            self.pipeline,
+            plan,
+            project_dir=self.project_dir,
+            run_id=run_id,
+            secrets=secrets,
+            options=options,
+            bus=self.bus,
+        )
 
     def close(self) -> None:
         if self._store is not None:

@@ -263,3 +263,52 @@ def test_status_exits_non_zero_when_live_is_unhealthy_and_says_rollback_is_not_s
         green.fault = False
     assert sick.returncode == 1, sick.stdout + sick.stderr
     assert "PROBLEM:    live green is UNHEALTHY" in sick.stdout
+
+
+def test_rollback_preempts_a_release_that_another_cdtui_drives(project):
+    """Rollback is the emergency button: no 'wait for it, or stop it first'."""
+    project_dir, block, _ = project
+    driver = subprocess.Popen(
+        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    book = records(project_dir, block)
+    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    back = cli("rollback", str(project_dir), "--yes", timeout=40)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "asked it to abort" in back.stdout and "gave up the router" in back.stdout
+    assert weights(project_dir) == Weights.ALL_BLUE
+    out, _ = driver.communicate(timeout=20)
+    assert driver.returncode == 1, out
+    assert "rolled back by" in out and "via cli" in out  # the driver says who took over
+    state = book.last_state()
+    assert state is not None and state.state == "rolled back"
+    book.close()
+
+
+def test_rollback_onto_an_unhealthy_colour_is_refused_and_redeploy_fixes_it(project):
+    project_dir, block, _ = project
+    blue_url = block["blue"]["url"]  # type: ignore[index]
+    fix = (
+        f'{sys.executable} -c "import os, urllib.request; '
+        "urllib.request.urlopen(os.environ['CDTUI_COLOUR_URL'] + '/_fault/off')\""
+    )
+    blue = {"url": blue_url, "deploy": fix}
+    write_project(project_dir, {**block, "blue": blue, "hold": 0.1})
+    done = cli("release", str(project_dir), "--yes", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert weights(project_dir) == Weights.ALL_GREEN
+    import urllib.request
+
+    urllib.request.urlopen(f"{blue_url}/_fault/on", timeout=5).read()
+    refused = cli("rollback", str(project_dir), "--yes")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "rollback target blue is UNHEALTHY" in refused.stderr
+    assert "--redeploy" in refused.stderr and "--force" in refused.stderr
+    assert weights(project_dir) == Weights.ALL_GREEN  # nobody was moved onto the broken colour
+    redeployed = cli("rollback", str(project_dir), "--yes", "--redeploy", timeout=60)
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    assert "healthy     blue after its redeploy" in redeployed.stdout
+    assert weights(project_dir) == Weights.ALL_BLUE

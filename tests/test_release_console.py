@@ -93,7 +93,7 @@ def plain(renderable) -> str:
 
 
 def bar_text(app: CdtuiApp) -> str:
-    from cdtui.ui.widgets.release_panels import TrafficBar
+    from cdtui.ui.widgets.traffic_bar import TrafficBar
 
     return str(app.screen.query_one(TrafficBar).render())
 
@@ -267,7 +267,7 @@ async def test_monitor_view_shows_production_health_and_alerts(setup: Setup):
             pilot, lambda: any("blue unhealthy" in a.text for a in view.watch.alerts), what="alert"
         )
         await pilot.pause(0.6)
-        from cdtui.ui.widgets.release_panels import MomentList
+        from cdtui.ui.widgets.moment_list import MomentList
 
         assert "blue unhealthy" in str(app.screen.query_one(MomentList).render())
         stored = (setup.project / ".cdtui" / "alerts.jsonl").read_text()

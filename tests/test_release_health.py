@@ -11,6 +11,7 @@ from routing_fixtures import free_port
 
 from cdtui.config.release import HealthSpec
 from cdtui.release.health import ColourHealth, HealthChecker, Sample, probe
+from cdtui.release.watch import Check, ColourSeries
 
 
 @pytest.fixture
@@ -63,6 +64,20 @@ def test_rolling_error_rate_p95_and_consecutive_failures():
     health.reset()
     health.add(sample(True, 500))
     assert "p95 latency 500 ms > 100 ms" in (health.breach(spec) or "")
+
+
+def test_the_rollout_and_the_views_judge_the_same_checks_alike():
+    """One window model: the release view never shows a p95 the analysis did not see."""
+    health = ColourHealth("green")
+    series = ColourSeries("green")
+    for n in range(45):  # past the window: both forget the same old checks
+        ok = n % 7 != 3
+        ms = float((n * 37) % 90 + 1)
+        health.add(sample(ok, ms))
+        series.add(Check(float(n), ok, ms, 200 if ok else 500))
+        assert (health.error_rate, health.p95_ms) == (series.error_rate, series.latency(95))
+        assert health.consecutive_failures == series.consecutive_failures
+    assert len(health.recent) == len(series.recent) == 20 and health.error_rate > 0
 
 
 async def test_checker_samples_each_colour_on_its_interval(blue: FaultyServer):

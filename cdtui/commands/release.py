@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -20,7 +19,7 @@ import click
 from cdtui.commands.options import file_option, project_argument
 from cdtui.commands.router import _spec_or_exit, phase_option
 from cdtui.config.release import ReleaseSpec
-from cdtui.engine.events import Event, StageFinished, Status
+from cdtui.engine.events import Event, StageFinished, StageOutput, Status
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 T = TypeVar("T")
@@ -48,18 +47,6 @@ def _parse_steps(value: str | None) -> list[int] | None:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise click.BadParameter(f"{value!r}: {message}") from None
     return steps
-
-
-def _print(event: Event) -> None:
-    from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
-
-    clock = time.strftime("%H:%M:%S", time.localtime(event.at))
-    if isinstance(event, ReleaseStateChanged):
-        click.echo(f"{clock} {event.state:<11} {event.step:>3}%  {event.reason}")
-    elif isinstance(event, WeightChanged) and event.applied:
-        click.echo(f"{clock} weights     blue {event.blue}% / green {event.green}%")
-    elif isinstance(event, HealthSampled) and not event.ok:
-        click.echo(f"{clock} unhealthy   {event.colour}: {event.error}", err=True)
 
 
 async def _cancellable(work: Awaitable[T]) -> T:
@@ -157,8 +144,24 @@ def _untested(project_dir: Path, pipeline_file: Path | None, phase: str | None):
 @file_option
 @phase_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, yes: bool) -> None:
-    """Put all traffic back on the colour that was live before the latest release, at once."""
+@click.option("--force", is_flag=True, help="Roll back even onto a colour that fails its check.")
+@click.option(
+    "--redeploy",
+    is_flag=True,
+    help="If the colour to roll back to is unhealthy, deploy it again first (what it last ran).",
+)
+def rollback(
+    project_dir: Path,
+    pipeline_file: Path | None,
+    phase: str | None,
+    yes: bool,
+    force: bool,
+    redeploy: bool,
+) -> None:
+    """Put all traffic back on the colour that was live before the latest release, at once.
+
+    It works while another cdtui releases (that release is asked to abort), and refuses to move
+    users onto a colour that fails its health check (--force, or --redeploy it first)."""
     from cdtui.session import Session
 
     spec = _spec_or_exit(project_dir, pipeline_file, phase)
@@ -169,26 +172,27 @@ def rollback(project_dir: Path, pipeline_file: Path | None, phase: str | None, y
         )
     session = Session(project_dir, pipeline_file)
     session.load(check_secrets=False)
-    printed: list[Event] = []
 
-    def show(event: Event) -> None:
-        printed.append(event)
-        _print(event)
+    def show(event: Event) -> None:  # the rollback stage's log, as it is written
+        if isinstance(event, StageOutput) and event.stage == "rollback":
+            click.echo(event.text, nl=False, err=event.stream == "stderr")
 
     async def act():
-        return await session.rollback(phase, via="cli", subscribers=[show])
+        return await session.rollback(
+            phase, via="cli", subscribers=[show], force=force, redeploy=redeploy
+        )
 
     try:
         result = asyncio.run(_cancellable(act()))
     finally:
         session.close()
     if result.refusal is not None:
-        _fail(f"{result.refusal.why}: {result.refusal.fix}", EXIT_FAILED)
+        fix = f"\n{result.refusal.fix}" if result.refusal.fix else ""
+        _fail(f"{result.refusal.why}{fix}", EXIT_REFUSED)
     if not result.ok:
         _fail(result.reason, EXIT_FAILED)
-    shown = {type(e).__name__ for e in printed} - {"RunStarted", "RunFinished"}
-    if not shown:  # "already all on ...": nothing else was said
-        click.echo(result.reason)
+    click.echo(result.reason)
+    click.echo(f"logs: cdtui logs {result.run_id} rollback {project_dir}", err=True)
 
 
 @click.command()

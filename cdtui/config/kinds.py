@@ -22,8 +22,18 @@ class KindConfig:
     in_yaml: bool = True  # False: made by cdtui itself (a phase's release block), never written
 
 
-_REGISTRY: dict[str, KindConfig] = {}
-_LOADED = False
+def _builtin() -> dict[str, KindConfig]:
+    """The kinds cdtui ships, known here without importing their runtime (``cdtui.stages``)."""
+    from cdtui.config.release import ReleaseSpec
+
+    return {
+        "run": KindConfig("run", None, lambda _spec: "run"),
+        "release": KindConfig("release", ReleaseSpec, ReleaseSpec.describe, in_yaml=False),
+        "rollback": KindConfig("rollback", ReleaseSpec, lambda _spec: "rollback", in_yaml=False),
+    }
+
+
+_REGISTRY: dict[str, KindConfig] = _builtin()
 
 
 def register_config(kind: KindConfig) -> None:
@@ -35,11 +45,7 @@ def unregister_config(key: str) -> None:
 
 
 def kind_configs() -> dict[str, KindConfig]:
-    """Every registered kind's config, the built-in ones loaded on first use."""
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        import cdtui.stages  # noqa: F401  (registers the built-in kinds)
+    """Every registered kind's config: the built-in ones and any a plug-in registered."""
     return _REGISTRY
 
 

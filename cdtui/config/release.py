@@ -181,6 +181,11 @@ class ReleaseSpec(Model):
     health: HealthSpec = Field(default_factory=HealthSpec)
     keep_warm: Duration = 600.0
 
+    def describe(self) -> str:
+        """The release stage's command line, as the tree, history and --dry-run show it."""
+        steps = ",".join(map(str, self.effective_steps))
+        return f"blue/green release via the {self.router.kind} router, steps {steps}%"
+
     @field_validator("steps")
     @classmethod
     def _steps(cls, value: list[int] | None) -> list[int] | None:

@@ -58,8 +58,10 @@ class EventBus:
     """Facts fired once; each consumer filters what it wants (``kinds``)."""
 
     def __init__(self) -> None:
-        self._sync: list[_Sync] = []
-        self._async: list[AsyncSubscription] = []
+        # Tuples, replaced (never mutated) on (un)subscribe: emit is the hot path (every chunk of
+        # output) and iterates them without a copy, even when a subscriber unsubscribes mid-emit.
+        self._sync: tuple[_Sync, ...] = ()
+        self._async: tuple[AsyncSubscription, ...] = ()
         self._reporting = False
 
     # -- subscribing ------------------------------------------------------------------------
@@ -68,8 +70,12 @@ class EventBus:
     ) -> Unsubscribe:
         """``fn(event)`` for every event (of ``kinds``), in order, on the emitting thread."""
         entry = _Sync(fn, kinds, _name_of(fn))
-        self._sync.append(entry)
-        return lambda: self._sync.remove(entry) if entry in self._sync else None
+        self._sync = (*self._sync, entry)
+
+        def unsubscribe() -> None:
+            self._sync = tuple(e for e in self._sync if e is not entry)
+
+        return unsubscribe
 
     def subscribe_async(
         self,
@@ -81,30 +87,29 @@ class EventBus:
     ) -> AsyncSubscription:
         """``await fn(event)`` from its own task behind a queue of ``maxsize``; see ``drops``."""
         entry = AsyncSubscription(fn, kinds, name or _name_of(fn), max(1, maxsize))
-        self._async.append(entry)
+        self._async = (*self._async, entry)
         return entry
 
     def unsubscribe(self, entry: AsyncSubscription) -> None:
-        if entry in self._async:
-            self._async.remove(entry)
+        self._async = tuple(e for e in self._async if e is not entry)
         if entry.task is not None:
             entry.task.cancel()
 
     @property
     def subscriptions(self) -> tuple[AsyncSubscription, ...]:
-        return tuple(self._async)
+        return self._async
 
     # -- firing ----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
         """Deliver to every synchronous subscriber now and enqueue for the asynchronous ones."""
-        for entry in list(self._sync):
+        for entry in self._sync:
             if entry.kinds is not None and not isinstance(event, entry.kinds):
                 continue
             try:
                 entry.fn(event)
             except Exception as error:  # a broken consumer must not lose the run
                 self._report(event, f"{entry.name} failed: {error!r}")
-        for sub in list(self._async):
+        for sub in self._async:
             if sub.kinds is None or isinstance(event, sub.kinds):
                 self._enqueue(sub, event)
 

@@ -150,15 +150,3 @@ class Notice(Event):
     phase: str = ""
     stage: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-
-
-STATE_EVENTS = (
-    RunStarted,
-    RunFinished,
-    PhaseStarted,
-    PhaseFinished,
-    GateWaiting,
-    GateApproved,
-    StageStarted,
-    StageFinished,
-)

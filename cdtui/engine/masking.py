@@ -109,7 +109,3 @@ class StreamMasker:
         """The held-back tail at end of stream (it is not a secret: no match completed)."""
         data, self._pending = self._pending, b""
         return self._masker.mask_bytes(data)
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._pending)

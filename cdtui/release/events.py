@@ -30,10 +30,6 @@ class HealthSampled(Event):
     error: str = ""
     version: str = ""  # from the health answer's JSON, when it has one
 
-    def can_replace(self, other: Event) -> bool:
-        """A burst of samples of one colour collapses to the newest in a repainting view."""
-        return isinstance(other, HealthSampled) and other.colour == self.colour
-
 
 @dataclass(frozen=True, slots=True)
 class ReleaseStateChanged(Event):

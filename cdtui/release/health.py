@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from cdtui.config.release import HealthSpec
@@ -105,63 +106,97 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes, spec: HealthSpec
     return await reader.read(limit)
 
 
-class ColourHealth:
-    """Rolling facts about one colour: what the rollout's analysis reads."""
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest rank: the smallest value with at least pct% of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
-    def __init__(self, colour: str, window: int = WINDOW) -> None:
-        self.colour = colour
-        self.samples: deque[Sample] = deque(maxlen=window)
+
+class Checked(Protocol):
+    """What a window needs of a check: a probe's ``Sample`` or the views' ``Check``."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def latency_ms(self) -> float: ...
+
+
+C = TypeVar("C", bound=Checked)
+
+
+class HealthWindow(Generic[C]):
+    """The last ``size`` checks of one colour and the runs of passes and failures: the one
+    definition of error rate and latency percentiles that the rollout and the views share."""
+
+    def __init__(self, size: int = WINDOW) -> None:
+        self.recent: deque[C] = deque(maxlen=size)
+        self.checks = 0  # every check seen, not only those still in the window
         self.consecutive_failures = 0
         self.consecutive_ok = 0
-        self.checks = 0
-        self.first_failure_at: float | None = None  # time.monotonic() of the current failing run
 
-    def add(self, sample: Sample) -> None:
-        self.samples.append(sample)
+    def add(self, check: C) -> None:
+        self.recent.append(check)
         self.checks += 1
-        if sample.ok:
-            self.consecutive_failures = 0
-            self.consecutive_ok += 1
-            self.first_failure_at = None
-        else:
-            self.consecutive_ok = 0
-            self.consecutive_failures += 1
-            if self.first_failure_at is None:
-                self.first_failure_at = time.monotonic()
+        self.consecutive_failures = 0 if check.ok else self.consecutive_failures + 1
+        self.consecutive_ok = self.consecutive_ok + 1 if check.ok else 0
 
-    def reset(self) -> None:
-        """Forget the past: analysis of a new step judges only what happened since."""
-        self.samples.clear()
+    def clear(self) -> None:
+        self.recent.clear()
         self.consecutive_failures = self.consecutive_ok = 0
-        self.first_failure_at = None
+
+    @property
+    def failed(self) -> int:
+        return sum(not c.ok for c in self.recent)
 
     @property
     def error_rate(self) -> float:
-        if not self.samples:
-            return 0.0
-        return sum(not s.ok for s in self.samples) / len(self.samples)
+        return self.failed / len(self.recent) if self.recent else 0.0
+
+    def latency(self, pct: float) -> float | None:
+        """A percentile of the passing checks' latency (failures have no meaningful one)."""
+        return percentile([c.latency_ms for c in self.recent if c.ok], pct)
 
     @property
     def p95_ms(self) -> float | None:
-        latencies = sorted(s.latency_ms for s in self.samples if s.ok)
-        if not latencies:
-            return None
-        return latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
+        return self.latency(95)
 
     @property
-    def last(self) -> Sample | None:
-        return self.samples[-1] if self.samples else None
+    def last(self) -> C | None:
+        return self.recent[-1] if self.recent else None
+
+
+class ColourHealth(HealthWindow[Sample]):
+    """One colour as the rollout's analysis judges it: the window since the step began."""
+
+    def __init__(self, colour: str, window: int = WINDOW) -> None:
+        super().__init__(window)
+        self.colour = colour
+        self.first_failure_at: float | None = None  # time.monotonic() of the current failing run
+
+    def add(self, sample: Sample) -> None:
+        super().add(sample)
+        if sample.ok:
+            self.first_failure_at = None
+        elif self.first_failure_at is None:
+            self.first_failure_at = time.monotonic()
+
+    def reset(self) -> None:
+        """Forget the past: analysis of a new step judges only what happened since."""
+        self.clear()
+        self.first_failure_at = None
 
     def breach(self, spec: HealthSpec) -> str | None:
         """Why this colour fails its health criteria now, or None."""
         if self.consecutive_failures >= spec.consecutive_failures:
             why = self.last.error if self.last else ""
             return f"{self.consecutive_failures} consecutive failed checks ({why})"
-        if self.samples and self.error_rate > spec.max_error_rate:
-            failed = sum(not s.ok for s in self.samples)
+        if self.recent and self.error_rate > spec.max_error_rate:
             return (
                 f"error rate {self.error_rate:.0%} > {spec.max_error_rate:.0%} "
-                f"({failed} of the last {len(self.samples)} checks failed)"
+                f"({self.failed} of the last {len(self.recent)} checks failed)"
             )
         p95 = self.p95_ms
         if spec.max_p95_ms is not None and p95 is not None and p95 > spec.max_p95_ms:
@@ -171,8 +206,8 @@ class ColourHealth:
     def summary(self) -> str:
         p95 = self.p95_ms
         return (
-            f"{self.colour}: {len(self.samples) - sum(not s.ok for s in self.samples)}/"
-            f"{len(self.samples)} ok, error rate {self.error_rate:.0%}, "
+            f"{self.colour}: {len(self.recent) - self.failed}/"
+            f"{len(self.recent)} ok, error rate {self.error_rate:.0%}, "
             f"p95 {'-' if p95 is None else f'{p95:.0f} ms'}"
         )
 
@@ -193,7 +228,6 @@ class HealthChecker:
         self.on_sample = on_sample
         self.health = {colour: ColourHealth(colour, window) for colour in self.urls}
         self._tasks: list[asyncio.Task[None]] = []
-        self._changed = asyncio.Event()
 
     async def __aenter__(self) -> HealthChecker:
         self.start()
@@ -220,15 +254,7 @@ class HealthChecker:
         self.health[colour].add(sample)
         if self.on_sample is not None:
             self.on_sample(sample)
-        self._changed.set()
         return sample
-
-    async def wait_sample(self, timeout: float) -> None:
-        """Until the next sample of any colour, or ``timeout`` seconds."""
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
 
     async def _loop(self, colour: str) -> None:
         """Fixed-rate ticks: a slow check does not stretch the interval (timeout < interval)."""

@@ -8,7 +8,6 @@ from a watcher's checker otherwise, so the graphs never stop and never count a c
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,12 +29,11 @@ from cdtui.release.events import (
     ReleaseStateChanged,
     WeightChanged,
 )
+from cdtui.release.health import WINDOW, HealthWindow, percentile
 from cdtui.release.routers.base import Weights
 
 SERIES_SECONDS = 120
 """How much history the graphs keep, one bucket per second."""
-RECENT = 20
-"""Checks per colour that the current error rate and percentiles are computed over."""
 TIMELINE = 200
 
 
@@ -50,14 +48,6 @@ def shown_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     netloc += f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest rank: the smallest value with at least pct% of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +74,21 @@ class _Bucket:
     total: int = 0
 
 
-class ColourSeries:
-    """One colour's checks: the last few, and per-second buckets for the graphs."""
+class ColourSeries(HealthWindow[Check]):
+    """One colour as the views show it: the last checks (never reset, unlike the rollout's
+    ColourHealth), per-second buckets for the graphs, and whether an alert is out."""
 
     def __init__(self, colour: str, failures_to_alert: int = 3) -> None:
+        super().__init__(WINDOW)
         self.colour = colour
-        self.recent: deque[Check] = deque(maxlen=RECENT)
         self.buckets: deque[_Bucket] = deque(maxlen=SERIES_SECONDS)
-        self.consecutive_failures = 0
         self.failures_to_alert = failures_to_alert
-        self.checks = 0
-        self.consecutive_ok = 0
         self.ok_seen = False  # a colour never seen healthy (not deployed yet) raises no alert
         self.alerting = False  # an "unhealthy" alert is out, so recovery is worth telling
         self.version = ""  # the last version the colour's health answer told
 
     def add(self, check: Check) -> None:
-        self.recent.append(check)
-        self.checks += 1
-        self.consecutive_failures = 0 if check.ok else self.consecutive_failures + 1
-        self.consecutive_ok = self.consecutive_ok + 1 if check.ok else 0
+        super().add(check)
         self.ok_seen = self.ok_seen or check.ok
         if check.version:
             self.version = check.version
@@ -125,15 +110,6 @@ class ColourSeries:
     def healthy(self) -> bool:
         """Healthy once it has passed a check and not failed ``failures_to_alert`` in a row."""
         return self.ok_seen and self.consecutive_failures < self.failures_to_alert
-
-    @property
-    def error_rate(self) -> float:
-        if not self.recent:
-            return 0.0
-        return sum(not c.ok for c in self.recent) / len(self.recent)
-
-    def latency(self, pct: float) -> float | None:
-        return percentile([c.latency_ms for c in self.recent if c.ok], pct)
 
     def series(self, kind: str, width: int, now: float) -> list[float]:
         """``width`` per-second values ending now: p50, p95 (ms) or errors (fraction, 0..1).

@@ -16,13 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdtui.runners import ssh_keys
+from cdtui.runners.ssh_errors import (
+    AuthFailed,
+    ConnectFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    SshError,
+    UploadFailed,
+    where,
+)
+from cdtui.runners.ssh_process import RemoteProcess
+from cdtui.runners.ssh_remote import Reaper, home_relative
 
 if TYPE_CHECKING:
     from asyncssh import SSHClientConnection, SSHKey
 
     from cdtui.config.models import Host
-    from cdtui.runners.ssh_process import RemoteProcess
-    from cdtui.runners.ssh_remote import Reaper
 
 __all__ = [
     "AuthFailed",
@@ -53,59 +62,7 @@ CIPHERS = (
 MAX_SESSIONS = 8  # OpenSSH allows 10 sessions per connection: 1 is the reaper, 1 for uploads
 
 
-class SshError(Exception):
-    """A remote step could not be done; ``str()`` is one line an operator can act on."""
-
-
-class HostKeyUnknown(SshError):
-    """The host's key is in no known_hosts line: we never talk to a host we cannot verify."""
-
-    def __init__(
-        self, host: str, key_type: str, fingerprint_sha256: str, *, where: str = "", file: str = ""
-    ) -> None:
-        self.host, self.key_type, self.fingerprint = host, key_type, fingerprint_sha256
-        at = f" ({where})" if where else ""
-        into = f" {file}" if file else " known_hosts"
-        super().__init__(
-            f"host {host}{at} is unknown: it offers {key_type} key {fingerprint_sha256}, "
-            f"which is not in{into}; if that is the right key, run: cdtui hosts trust {host}"
-        )
-
-
-class HostKeyChanged(SshError):
-    """The host offers another key than the one recorded: refused, a possible impostor."""
-
-    def __init__(
-        self, host: str, key_type: str, fingerprint_sha256: str, file: str, line: int, where: str
-    ) -> None:
-        self.host, self.key_type, self.fingerprint = host, key_type, fingerprint_sha256
-        self.file, self.line = file, line
-        super().__init__(
-            f"host {host} ({where}) CHANGED its host key: it now offers {key_type} key "
-            f"{fingerprint_sha256}, but {file}:{line} records another; connection refused. "
-            f"If the host was really reinstalled, delete line {line} of {file}, "
-            f"then run: cdtui hosts trust {host}"
-        )
-
-
-class AuthFailed(SshError):
-    """The host refused every key we offered."""
-
-
-class ConnectFailed(SshError):
-    """No SSH session with the host: refused, timed out, unresolvable, or dropped."""
-
-
-class UploadFailed(SshError):
-    """A file did not arrive intact (or at all)."""
-
-
 WarningCallback = Callable[[str], None]
-
-
-def where(host: Host) -> str:
-    user = f"{host.user}@" if host.user else ""
-    return f"{user}{host.address}:{host.port}"
 
 
 class SshPool:
@@ -156,8 +113,6 @@ class SshPool:
 
     def reaper(self, name: str, conn: SSHClientConnection) -> Reaper:
         """The helper shell that ends stage trees on this connection (one per connection)."""
-        from cdtui.runners.ssh_remote import Reaper
-
         reaper = self._reapers.get(name)
         if reaper is None or reaper.conn is not conn:
             reaper = self._reapers[name] = Reaper(conn, name)
@@ -366,25 +321,9 @@ async def upload(
     return list(zip(names, sums, strict=True))
 
 
-def home_relative(path: str) -> str:
-    """``~/x`` as ``x``: sessions and SFTP start in the login directory; neither expands ``~``."""
-    if path == "~":
-        return "."
-    return (path[2:] or ".") if path.startswith("~/") else path
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def __getattr__(name: str) -> object:
-    """``RemoteProcess`` lives in its own module; importing it here would be circular."""
-    if name == "RemoteProcess":
-        from cdtui.runners.ssh_process import RemoteProcess
-
-        return RemoteProcess
-    raise AttributeError(name)

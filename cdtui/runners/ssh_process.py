@@ -22,13 +22,20 @@ from typing import TYPE_CHECKING
 from cdtui.engine.events import Status
 from cdtui.runners.local import CHUNK, DRAIN_AFTER_EXIT, KILL_WAIT, OutputCallback, ProcessResult
 from cdtui.runners.proctree import MARKER_VAR
-from cdtui.runners.ssh import ConnectFailed, SshError, SshPool, home_relative, where
-from cdtui.runners.ssh_remote import env_script, launch_command, one_shot_command, parse_reap
+from cdtui.runners.ssh_errors import ConnectFailed, SshError, where
+from cdtui.runners.ssh_remote import (
+    env_script,
+    home_relative,
+    launch_command,
+    one_shot_command,
+    parse_reap,
+)
 
 if TYPE_CHECKING:
     from asyncssh import SSHClientChannel
 
     from cdtui.config.models import Host
+    from cdtui.runners.ssh import SshPool
     from cdtui.runners.ssh_remote import Reaper
 
 START_TIMEOUT = 30.0  # until the launcher prints the pid: covers a slow login shell

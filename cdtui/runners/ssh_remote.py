@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cdtui.runners.proctree import MARKER_VAR
-from cdtui.runners.ssh import ConnectFailed
+from cdtui.runners.ssh_errors import ConnectFailed
 
 if TYPE_CHECKING:
     from asyncssh import SSHClientConnection, SSHClientProcess
@@ -195,3 +195,10 @@ class Reaper:
         for done, _, _ in self._pending.values():
             if not done.done():
                 done.set_exception(ConnectionError("reaper shell ended"))
+
+
+def home_relative(path: str) -> str:
+    """``~/x`` as ``x``: sessions and SFTP start in the login directory; neither expands ``~``."""
+    if path == "~":
+        return "."
+    return (path[2:] or ".") if path.startswith("~/") else path

@@ -15,7 +15,7 @@ from cdtui.engine.events import Event, Status
 from cdtui.engine.output import OutputSink
 from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
 from cdtui.runners.local import LocalProcess, ProcessResult
-from cdtui.stages import StageKind
+from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
 
 if TYPE_CHECKING:
@@ -34,8 +34,7 @@ RELEASE_STAGE = "release"
 
 def describe(spec: ReleaseSpec) -> str:
     """The release stage's command line, as the tree and history show it."""
-    steps = ",".join(map(str, spec.effective_steps))
-    return f"blue/green release via the {spec.router.kind} router, steps {steps}%"
+    return spec.describe()
 
 
 def active_rollout(engine: Engine) -> Rollout | None:
@@ -129,7 +128,8 @@ _LEVELS = {"aborted": "error", "failed": "error"}
 
 async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
     from cdtui.release.autostart import ensure_embedded_router
-    from cdtui.release.control import locked, prepare
+    from cdtui.release.control import key_of, locked, prepare
+    from cdtui.release.preempt import abort_when_asked
     from cdtui.release.rollout import ReleaseError, State
     from cdtui.release.routers import RouterError
     from cdtui.store.releases import ReleaseLocked
@@ -154,6 +154,7 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
         started = await ensure_embedded_router(spec, ctx.project_dir)
         if started:
             log.line(started)
+        began = time.time()  # an abort request from before this release is not for it
         async with locked(spec, ctx.project_dir) as handle:
             rollout, note = await prepare(
                 handle,
@@ -172,16 +173,25 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
                     f"release resumes from {serving}%); a deploy now would cut those requests"
                 )
             elif colour.deploy is not None:
-                failed = await _deploy(ctx, rollout.idle, colour, log)
+                failed = await deploy_colour(ctx, rollout.idle, colour, log)
                 if failed:
                     return ProcessResult(Status.FAILED, None, failed)
             ctx.offer(rollout)
+            asked = asyncio.create_task(
+                abort_when_asked(
+                    ctx.project_dir,
+                    key_of(spec.router),
+                    began,
+                    lambda why: rollout.abort(why, rollback=True),
+                )
+            )
             try:
                 with ctx.tracking(_Abort(rollout)):
                     if ctx.cancelled:
                         rollout.abort(f"run {ctx.cancel_reason}")
                     outcome = await rollout.run()
             finally:
+                asked.cancel()
                 ctx.offer(None)
     except (ReleaseError, ReleaseLocked) as exc:
         return ProcessResult(Status.FAILED, REFUSED, str(exc))
@@ -218,7 +228,9 @@ class _Abort:
         self.rollout.abort(f"run {reason}")
 
 
-async def _deploy(ctx: StageContext, colour: str, spec: Any, log: ReleaseLog) -> str:
+async def deploy_colour(
+    ctx: StageContext, colour: str, spec: Any, log: ReleaseLog, artifact: Any = None
+) -> str:
     """Run the idle colour's deploy command in the project; '' when it succeeded.
 
     It runs like any local stage command (its own process group, output streamed live into the
@@ -233,7 +245,8 @@ async def _deploy(ctx: StageContext, colour: str, spec: Any, log: ReleaseLog) ->
     deploy = spec.deploy
     env = ctx.local_env()
     env.update(CDTUI_COLOUR=colour, CDTUI_COLOUR_URL=spec.url)
-    artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
+    if artifact is None:
+        artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
     if artifact is not None:
         name, digest, built_by, stored = artifact
         env.update(CDTUI_ARTIFACT=str(stored), CDTUI_ARTIFACT_SHA256=digest)

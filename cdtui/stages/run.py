@@ -9,7 +9,7 @@ from typing import Any
 from cdtui.config.models import Stage
 from cdtui.engine.events import Status
 from cdtui.runners.local import LocalProcess, ProcessResult
-from cdtui.stages import StageKind
+from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
 
 

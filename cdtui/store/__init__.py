@@ -232,6 +232,11 @@ class RunStore:
     def latest_run_id(self) -> int | None:
         return self._db.latest_run_id()
 
+    def data_version(self) -> int:
+        """A number that changes when another process writes the store: an observer re-reads
+        only then (this process's own writes do not change it)."""
+        return self._db.data_version()
+
     def attempts(self, run_id: int) -> list[AttemptRecord]:
         """One record per attempt, in the order attempts started, folded from its state rows."""
         folded: dict[tuple[str, str, int], dict[str, Any]] = {}

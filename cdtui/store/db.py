@@ -320,6 +320,10 @@ class RunDB:
     def latest_run_id(self) -> int | None:
         return self.execute("SELECT MAX(id) FROM runs").fetchone()[0]
 
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
+        return self.execute("PRAGMA data_version").fetchone()[0]
+
     def recent_run_ids(self, limit: int) -> list[int]:
         rows = self.execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [run_id for (run_id,) in rows]

@@ -11,31 +11,15 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import Static
 
-from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_settings, load_themes, save_setting
+from cdtui.ui.commands import binding_commands
+from cdtui.ui.settings import SettingsProblem, load_settings, save_setting
+from cdtui.ui.themes import DEFAULT_THEME, STATUS_FALLBACK, load_themes
 
 if TYPE_CHECKING:
     from cdtui.release.poller import ReleasePoller
     from cdtui.release.watch import ReleaseWatch
     from cdtui.session import Session
     from cdtui.ui.screens.history import HistoryScreen
-
-PALETTE = [
-    ("Run pipeline", "Run every phase of the pipeline", "run_all"),
-    ("Run selected stage", "Run the selected stage (with what it needs) or phase", "run_stage"),
-    ("Re-run failed stages", "Run again the stages that failed in the shown run", "rerun_failed"),
-    ("Approve gate", "Review and approve the phase waiting at its gate", "approve"),
-    ("Cancel selected stage", "End the selected stage's processes", "cancel_stage"),
-    ("Cancel run", "End every running stage and stop the run", "cancel_run"),
-    ("Search log", "Find text in the selected stage's log", "search"),
-    ("Filter log", "Show only lines that match", "filter"),
-    ("Filter log out", "Hide lines that match", "filter_out"),
-    ("Split view", "Pin the selected log beside the next one", "split"),
-    ("Command pane", "Show or hide the commands cdtui ran for you", "command_log"),
-    ("History", "Past runs", "history"),
-    ("Release view", "Blue/green split, health of both colours, release and rollback", "release"),
-    ("Monitor view", "Health of production and the alert history", "monitor"),
-    ("Help", "Every key", "help"),
-]
 
 
 class OpeningScreen(Screen[None]):
@@ -87,6 +71,7 @@ class CdtuiApp(App[None]):
         self._stamp = None
         self._wanted_theme = theme
         self.theme_problems: list[str] = []
+        self.settings_problems: list[SettingsProblem] = []  # told once; the file is left alone
 
     # -- themes -----------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -103,7 +88,8 @@ class CdtuiApp(App[None]):
         for theme in themes:
             self.register_theme(theme)
         self.theme_problems = [f"{p.path.name}: {p.message}" for p in problems]
-        wanted = self._wanted_theme or str(load_settings().get("theme") or DEFAULT_THEME)
+        settings, self.settings_problems = load_settings()
+        wanted = self._wanted_theme or settings.theme or DEFAULT_THEME
         if wanted not in self.available_themes:
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = wanted
@@ -118,6 +104,8 @@ class CdtuiApp(App[None]):
         self._wanted_theme = None
         for problem in self.theme_problems:
             self.notify(problem, title="Theme skipped", severity="warning")
+        for problem in self.settings_problems:
+            self.notify(str(problem), title="Settings", severity="warning", timeout=12)
         self.push_screen(OpeningScreen(self.project_dir))
         self.call_after_refresh(self._open_project)
 
@@ -186,7 +174,7 @@ class CdtuiApp(App[None]):
             self.notify("This pipeline has no release phase (a `release:` block).")
             return
         wanted = ReleaseScreen if kind == "release" else MonitorScreen
-        if isinstance(self.screen, wanted):
+        if isinstance(self.screen, WatchScreen) and kind == self.screen.KIND:
             return
         opening = self.switch_screen if isinstance(self.screen, WatchScreen) else self.push_screen
         opening(wanted(self.release_watch))
@@ -250,14 +238,10 @@ class CdtuiApp(App[None]):
         main.action_rerun_failed()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from cdtui.ui.screens.main import MainScreen
-
-        yield from super().get_system_commands(screen)
-        if not isinstance(screen, MainScreen):
-            return
-        for title, help_text, action in PALETTE:
-            if screen.check_action(action, ()):
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+        """Textual's own commands, then every described key of the screen (ui/commands.py)."""
+        own = list(super().get_system_commands(screen))
+        yield from own
+        yield from binding_commands(self, screen, taken=(command.title for command in own))
 
     async def action_quit(self) -> None:
         """Quitting mid-run asks first, then cancels and waits for the stages to end."""

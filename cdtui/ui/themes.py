@@ -2,13 +2,11 @@
 
 A theme file names Textual's base colours plus cdtui's status colours (``[variables]``);
 missing status colours fall back to the theme's own success/error/warning, so a minimal
-user theme still works. The chosen theme persists in the user's settings file.
+user theme still works. The chosen theme persists in the user's settings (``settings.py``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 from textual.theme import Theme
 
 import cdtui
+from cdtui.ui.settings import config_dir
 
 DEFAULT_THEME = "cdtui-dark"
 BASE_KEYS = (
@@ -41,11 +40,6 @@ STATUS_FALLBACK = {
     "colour-blue": "primary",
     "colour-green": "success",
 }
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "cdtui"
 
 
 def theme_dirs() -> list[Path]:
@@ -93,29 +87,3 @@ def load_themes(dirs: list[Path] | None = None) -> tuple[list[Theme], list[Theme
                 continue
             themes[theme.name] = theme
     return list(themes.values()), problems
-
-
-def settings_path() -> Path:
-    return config_dir() / "settings.json"
-
-
-def load_settings() -> dict[str, object]:
-    try:
-        data = json.loads(settings_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def save_setting(key: str, value: object) -> None:
-    """Persist one setting; a read-only home must not crash the console."""
-    settings = load_settings()
-    settings[key] = value
-    path = settings_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass

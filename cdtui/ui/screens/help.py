@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,20 +11,17 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from cdtui.ui.commands import key_name
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
 
+Section = tuple[str, Sequence[Binding | tuple[str, ...]]]  # title, that screen's BINDINGS
 EXTRA = [
     ("↑/↓, Enter, Space", "tree: move, open/fold a phase"),
     ("Tab", "move focus between the tree and the log"),
     ("ctrl+p", "command palette: every action by name"),
     ("Esc", "close a search, a filter or a dialog"),
 ]
-
-
-def _key_name(binding: Binding) -> str:
-    names = {"slash": "/", "question_mark": "?", "pageup": "PgUp", "pagedown": "PgDn"}
-    return ", ".join(names.get(k, k) for k in binding.key.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -35,28 +34,25 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(self, screen: Screen, sections: Sequence[Section] | None = None) -> None:
+        """``sections`` default to the pipeline view's: its keys, the log pane's and the tree's."""
         super().__init__()
         self.source = screen
+        self.sections = list(sections or ()) or [
+            ("Console", screen.BINDINGS),
+            ("Log pane", LogPane.BINDINGS),
+            ("Phase tree", PhaseTree.BINDINGS),
+        ]
 
     def compose(self) -> ComposeResult:
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        sections = [
-            ("Console", self.source.BINDINGS),
-            ("Log pane", LogPane.BINDINGS),
-            ("Phase tree", PhaseTree.BINDINGS),
-        ]
-        if isinstance(self.source, ReleaseScreen):
-            sections = [("Release view", ReleaseScreen.BINDINGS)]
-        for title, bindings in sections:
+        for title, bindings in self.sections:
             table.add_row(f"[reverse] {title} [/]", "")
             for binding in bindings:
                 if isinstance(binding, Binding) and binding.description:
-                    table.add_row(_key_name(binding), binding.tooltip or binding.description)
+                    table.add_row(key_name(binding), binding.tooltip or binding.description)
             table.add_row("", "")
         for key, what in EXTRA:
             table.add_row(key, what)

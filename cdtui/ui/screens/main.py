@@ -9,14 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from cdtui.engine.engine import EngineOptions
 from cdtui.engine.events import (
     Event,
     GateApproved,
@@ -27,21 +25,21 @@ from cdtui.engine.events import (
     StageOutput,
     StageStarted,
 )
-from cdtui.engine.plan import PlanError
 from cdtui.engine.state import RunState
 from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
-from cdtui.ui.screens.confirm import ConfirmModal
+from cdtui.ui.screens.help import HelpScreen
+from cdtui.ui.screens.history import HistoryScreen
+from cdtui.ui.screens.main_actions import RunActions
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
 from cdtui.ui.widgets.run_header import RunHeader
 
 TICK = 0.1
-MUTATING = {"run_all", "run_stage", "rerun_failed", "cancel_stage", "cancel_run", "approve"}
 
 
-class MainScreen(Screen[None]):
+class MainScreen(RunActions, Screen[None]):
     BINDINGS = [
         Binding("r", "run_all", "Run", tooltip="Run the whole pipeline"),
         Binding("s", "run_stage", "Stage", tooltip="Run the selected stage (with its needs)"),
@@ -91,6 +89,7 @@ class MainScreen(Screen[None]):
         self._last_labels = 0.0
         self._query_mode = "search"
         self._store_poll = 0.0
+        self._store_version: int | None = None  # the store's data_version last read
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -121,6 +120,7 @@ class MainScreen(Screen[None]):
             return
         pipeline = self.session.pipeline
         store = self.session.store
+        self._store_version = store.data_version()  # before the read: a later write is seen
         run_id = self.view_run if self.view_run is not None else store.latest_run_id()
         if run_id is not None and not self.session.running:
             self.state = RunState.from_store(store, run_id, pipeline)
@@ -196,8 +196,13 @@ class MainScreen(Screen[None]):
             self.second.refresh_from_disk()
 
     def _poll_store(self) -> None:
-        """Observer mode: rebuild the shown run from the store another cdtui writes."""
+        """Observer mode: rebuild the shown run from the store another cdtui writes, only when
+        it wrote something since the last look (an idle console reads one pragma per poll)."""
         store = self.session.store
+        version = store.data_version()
+        if version == self._store_version:
+            return
+        self._store_version = version
         run_id = self.view_run if self.view_run is not None else store.latest_run_id()
         if run_id is None:
             return
@@ -249,151 +254,7 @@ class MainScreen(Screen[None]):
     def on_phase_tree_stage_chosen(self, event: PhaseTree.StageChosen) -> None:
         self._show_selected()
 
-    # -- actions -----------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.readonly and action in MUTATING:
-            return False
-        if action in ("release", "monitor"):
-            return self.app.release_watch is not None
-        if action == "approve":  # shown only while a gate waits, so the footer stays short
-            engine = self.session.engine
-            return bool(engine and engine.waiting_gates)
-        if action in ("cancel_stage", "cancel_run"):
-            return self.session.running
-        return True
-
-    def _start(
-        self,
-        phases: tuple[str, ...] = (),
-        stages: tuple[str, ...] = (),
-        label: str = "",
-        approve: frozenset[str] = frozenset(),
-    ) -> None:
-        if self.session.running:
-            self.notify("A run is in progress: cancel it (C) or wait.", severity="warning")
-            return
-        try:
-            plan = self.session.plan(phases, stages)
-        except PlanError as error:
-            self.notify(str(error), severity="error")
-            return
-        self.state = RunState.skeleton(self.session.pipeline, plan)
-        self.phase_tree.load(self.state)
-        try:
-            options = EngineOptions(interactive_gates=True, approve=approve)
-            self.session.start(plan, [self.on_engine_event], selection=label, options=options)
-        except Exception as error:  # config errors (a missing secret) are the operator's to fix
-            self.notify(str(error), severity="error", timeout=10)
-            return
-        self._dirty = True
-        self.phase_tree.following = True
-        self.refresh_bindings()
-
-    def start_selection(self, phases: tuple[str, ...], stages: tuple[str, ...]) -> None:
-        """``cdtui run`` in a terminal: open the console and start what the flags selected."""
-        words = [f"--phase {p}" for p in phases] + [f"--stage {s}" for s in stages]
-        self._start(phases, stages, label=" ".join(["console: run", *words]))
-
-    def start_release(self, phase: str) -> None:
-        """The release view's confirmed release: the release phase alone, its gate approved."""
-        self._start(phases=(phase,), label="console: release", approve=frozenset({phase}))
-
-    def _open_release_view_soon(self) -> None:
-        """A release phase starts (or waits at its gate): show it, unless a dialog is open."""
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        if self.app.screen is self:
-            self.app.call_later(self.app.open_release_view)
-        elif not isinstance(self.app.screen, ReleaseScreen):
-            self.app.notify(
-                "The release phase is ready: w opens the release view.", title="Release", timeout=10
-            )
-
-    def action_release(self) -> None:
-        self.app.open_release_view()
-
-    def _release_from_view(self) -> None:
-        from cdtui.ui.screens.release import ReleaseScreen
-
-        if isinstance(self.app.screen, ReleaseScreen):
-            self.app.screen.action_release()
-
-    def action_monitor(self) -> None:
-        self.app.open_monitor_view()
-
-    def action_run_all(self) -> None:
-        self._start(label="console: run")
-
-    def action_run_stage(self) -> None:
-        ref = self.phase_tree.selected
-        if ref is None:
-            return
-        if ref.stage is None:
-            self._start(phases=(ref.phase,), label=f"console: --phase {ref.phase}")
-        else:
-            selector = f"{ref.phase}/{ref.stage}"
-            self._start(stages=(selector,), label=f"console: --stage {selector}")
-
-    def action_rerun_failed(self) -> None:
-        from cdtui.stages.release import RELEASE_STAGE
-
-        failed = [(p, s) for p, s in self.state.failed_stages() if s != RELEASE_STAGE]
-        if not failed and self.state.failed_stages():
-            self.notify("The release failed: release again from the release view (w, then r).")
-            return
-        if not failed:
-            self.notify("Nothing failed in the shown run.")
-            return
-        selectors = tuple(f"{p}/{s}" for p, s in failed)
-        self._start(stages=selectors, label="console: re-run failed")
-
-    def action_cancel_stage(self) -> None:
-        key = self._selected_key()
-        engine = self.session.engine
-        if engine is None or key is None:
-            return
-        if engine.cancel_stage(*key, reason=f"cancelled by {engine.options.user}"):
-            self.notify(f"Cancelling {key[1]}…")
-        else:
-            self.notify(f"{key[1]} is not running.", severity="warning")
-
-    def action_cancel_run(self) -> None:
-        engine = self.session.engine
-        if engine is not None and self.session.running:
-            engine.cancel(f"cancelled by {engine.options.user}")
-            self.notify("Cancelling the run…")
-
-    def action_approve(self) -> None:
-        engine = self.session.engine
-        if engine is None or not engine.waiting_gates:
-            self.notify("No gate is waiting.")
-            return
-        phase = engine.waiting_gates[0]
-        watch = self.app.release_watch
-        if watch is not None and phase == watch.phase:  # the release confirmation says more
-            self.app.open_release_view()
-            self.app.call_later(self._release_from_view)
-            return
-        body = Text()
-        body.append("Approving lets this phase start now:\n\n", style="bold")
-        for stage in engine.plan.phases:
-            if stage.name != phase:
-                continue
-            for st in stage.stages:
-                body.append(f"  • {st.name}", style="bold")
-                body.append(
-                    f"  $ {st.command_text.splitlines()[0] if st.command_text else ''}\n",
-                    style="dim",
-                )
-        body.append(f"\nRun #{engine.run_id}, approved as {engine.options.user}.")
-
-        def decided(approved: bool | None) -> None:
-            if approved and engine.approve(phase, engine.options.user):
-                self.notify(f"Phase {phase} approved.")
-            self.refresh_bindings()
-
-        self.app.push_screen(ConfirmModal(f"Approve phase {phase}?", body), decided)
-
+    # -- log keys ---------------------------------------------------------------------
     def action_search(self) -> None:
         self._open_query("search", "search the log (Enter; n/N next/previous; Esc closes)")
 
@@ -452,11 +313,7 @@ class MainScreen(Screen[None]):
         self.toggle_class("-commands")
 
     def action_history(self) -> None:
-        from cdtui.ui.screens.history import HistoryScreen
-
         self.app.push_screen(HistoryScreen(self.session.store))
 
     def action_help(self) -> None:
-        from cdtui.ui.screens.help import HelpScreen
-
         self.app.push_screen(HelpScreen(self))

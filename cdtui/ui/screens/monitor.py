@@ -9,12 +9,15 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
 from cdtui.ui.screens.watch_screen import WatchScreen
-from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, TrafficBar
+from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.moment_list import MomentList
+from cdtui.ui.widgets.traffic_bar import TrafficBar
 
 REPAINT = 0.5
 
 
 class MonitorScreen(WatchScreen):
+    KIND = "monitor"
     BINDINGS = [
         Binding("w", "release_view", "Release view"),
         Binding("escape", "close", "Pipeline"),

@@ -14,8 +14,12 @@ from textual.widgets import Footer, Static
 
 from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
+from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.watch_screen import WatchScreen
-from cdtui.ui.widgets.release_panels import ColourPanel, MomentList, RolloutPanel, TrafficBar
+from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.moment_list import MomentList
+from cdtui.ui.widgets.rollout_panel import RolloutPanel
+from cdtui.ui.widgets.traffic_bar import TrafficBar
 
 REPAINT = 0.25
 MUTATING = {"release", "rollback", "promote", "pause", "abort"}
@@ -23,6 +27,7 @@ KEYS_HINT = "r release · b roll back · p promote · space pause/resume · x ab
 
 
 class ReleaseScreen(WatchScreen):
+    KIND = "release"
     BINDINGS = [
         Binding("r", "release", "Release", tooltip="Release the idle colour (asks first)"),
         Binding("b", "rollback", "Roll back", tooltip="All traffic back to live (asks first)"),
@@ -304,9 +309,7 @@ class ReleaseScreen(WatchScreen):
         self.app.open_watch_view("monitor")
 
     def action_help(self) -> None:
-        from cdtui.ui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self))
+        self.app.push_screen(HelpScreen(self, [("Release view", self.BINDINGS)]))
 
 
 def _masker(session):

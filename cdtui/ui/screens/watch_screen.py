@@ -3,6 +3,8 @@ when the release block is reloaded), their title line, and closing back to the p
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.screen import Screen
 
@@ -10,6 +12,8 @@ from cdtui.release.watch import ReleaseWatch
 
 
 class WatchScreen(Screen[None]):
+    KIND: ClassVar[str] = ""  # "release" | "monitor": what other screens ask instead of the class
+
     def __init__(self, watch: ReleaseWatch) -> None:
         super().__init__()
         self._watch = watch
