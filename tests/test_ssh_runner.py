@@ -47,12 +47,12 @@ def alive(pids: set[int]) -> set[int]:
 # Running commands
 
 
-async def test_stdout_stderr_apart_and_exit_status(pool: SshPool, sshd: SshServer):
+async def test_stderr_merged_in_order_and_exit_status(pool: SshPool, sshd: SshServer):
     script = "echo out1; echo err1 >&2; printf out2; printf err2 >&2; exit 7"
     result, out, process = await run_remote(pool, sshd, script)
     assert result.status is Status.FAILED and result.exit_code == 7
     assert result.reason == "exit code 7"
-    assert out["stdout"] == b"out1\nout2" and out["stderr"] == b"err1\nerr2"
+    assert out["stdout"] == b"out1\nerr1\nout2err2" and out["stderr"] == b""
     assert process.pid is not None and process.pid > 0
 
 
@@ -75,7 +75,7 @@ async def test_cwd_and_missing_cwd(pool: SshPool, sshd: SshServer, tmp_path):
     result, out, _ = await run_remote(pool, sshd, ["pwd"], cwd=str(tmp_path))
     assert result.status is Status.SUCCEEDED and out["stdout"] == f"{tmp_path}\n".encode()
     result, out, _ = await run_remote(pool, sshd, ["pwd"], cwd=str(tmp_path / "missing"))
-    assert result.status is Status.FAILED and b"missing" in out["stderr"]
+    assert result.status is Status.FAILED and b"missing" in out["stdout"]
 
 
 async def test_hostile_env_values_arrive_byte_for_byte(pool: SshPool, sshd: SshServer, tmp_path):

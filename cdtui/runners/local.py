@@ -1,7 +1,13 @@
 """Run one stage attempt as a local process group, streaming its output as it arrives.
 
-Pipes are read in 64 KiB chunks straight from the event loop (``add_reader``), and the
-process exit is seen through a pidfd, so waiting never depends on a pipe reaching EOF:
+stdout and stderr share one pipe, as CI services do: two pipes cannot keep the order the lines
+were written in (the reader drains whichever pipe it looks at first, FIELD-NOTES), and a log that
+shows ``1 3 2`` for ``echo 1; echo 2 >&2; echo 3`` misleads. The price is the distinction: a
+local stage's output all arrives as ``stdout``. (A pty would also merge them, and would make
+programs think a terminal is watching: pagers, prompts, colours, ``\r\n``.)
+
+The pipe is read in 64 KiB chunks straight from the event loop (``add_reader``), and the
+process exit is seen through a pidfd, so waiting never depends on the pipe reaching EOF:
 a grandchild that keeps stdout open cannot hang the stage.
 """
 
@@ -30,6 +36,7 @@ CHUNK = 65536
 POLL = 0.05
 DRAIN_AFTER_EXIT = 0.5
 KILL_WAIT = 2.0
+STREAM = "stdout"  # stdout and stderr merged, under the name consumers already know
 
 _ENV = shutil.which("env") or "/usr/bin/env"
 
@@ -70,7 +77,6 @@ class LocalProcess:
         self._cancel = asyncio.Event()
         self._cancel_reason = ""
         self._open: dict[int, asyncio.Future[None]] = {}
-        self._streams: dict[int, str] = {}
         self._since = 0
 
     def start(self) -> int:
@@ -90,34 +96,30 @@ class LocalProcess:
             if not os.path.isdir(self.cwd):
                 raise NotADirectoryError(errno.ENOTDIR, "no such directory", self.cwd)
             argv = [_ENV, "-C", self.cwd, "--", *argv]
-        pipes = {"stdout": os.pipe(), "stderr": os.pipe()}
+        read_fd, write_fd = os.pipe()
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, pipes["stdout"][1], 1),
-            (os.POSIX_SPAWN_DUP2, pipes["stderr"][1], 2),
+            (os.POSIX_SPAWN_DUP2, write_fd, 1),
+            (os.POSIX_SPAWN_DUP2, write_fd, 2),  # one pipe: lines stay in the order written
         ]
         try:
             self.pid = os.posix_spawn(argv[0], argv, self.env, file_actions=actions, setsid=True)
         finally:
-            for _, write_fd in pipes.values():
-                os.close(write_fd)
+            os.close(write_fd)
             if self.pid is None:
-                for read_fd, _ in pipes.values():
-                    os.close(read_fd)
+                os.close(read_fd)
         self._since = start_ticks(self.pid)
         loop = asyncio.get_running_loop()
-        for stream, (read_fd, _) in pipes.items():
-            os.set_blocking(read_fd, False)
-            self._streams[read_fd] = stream
-            self._open[read_fd] = loop.create_future()
-            loop.add_reader(read_fd, self._read, read_fd, stream)
+        os.set_blocking(read_fd, False)
+        self._open[read_fd] = loop.create_future()
+        loop.add_reader(read_fd, self._read, read_fd)
         return self.pid
 
     def cancel(self, reason: str = "cancelled") -> None:
         self._cancel_reason = reason
         self._cancel.set()
 
-    def _read(self, fd: int, stream: str) -> None:
+    def _read(self, fd: int) -> None:
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
@@ -125,7 +127,7 @@ class LocalProcess:
         except OSError:
             data = b""
         if data:
-            self.on_output(stream, data)
+            self.on_output(STREAM, data)
         else:
             self._close(fd)
 
@@ -218,7 +220,7 @@ class LocalProcess:
         return stage_processes(pgid, self.token, self._since)
 
     async def _drain(self) -> None:
-        """Read what is left in the pipes; stop waiting when a kept child still holds them."""
+        """Read what is left in the pipe; stop waiting when a kept child still holds it."""
         pending = list(self._open.values())
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_AFTER_EXIT)
@@ -226,7 +228,6 @@ class LocalProcess:
             self._read_rest(fd)
 
     def _read_rest(self, fd: int) -> None:
-        stream = self._streams[fd]
         while True:
             try:
                 data = os.read(fd, CHUNK)
@@ -234,7 +235,7 @@ class LocalProcess:
                 break
             if not data:
                 break
-            self.on_output(stream, data)
+            self.on_output(STREAM, data)
         self._close(fd)
 
 

@@ -1,8 +1,10 @@
 """One stage attempt on a remote host: the same shape as ``LocalProcess``, over a pooled channel.
 
-Output arrives per SSH packet through session callbacks (no read loop), stdout and stderr apart;
-the exit status arrives before the channel closes, so a child holding the pipes cannot hang the
-stage. Cancel, timeout and leftovers are handled on the host by ``ssh_remote.Reaper``.
+Output arrives per SSH packet through session callbacks (no read loop). The launcher merges the
+command's stderr into its stdout on the host, so lines keep the order they were written in (only
+what the login shell itself prints to stderr arrives apart). The exit status arrives before the
+channel closes, so a child holding the pipes cannot hang the stage. Cancel, timeout and
+leftovers are handled on the host by ``ssh_remote.Reaper``.
 
 The environment travels on stdin as ``export K='v'`` lines (``shlex.quote``d, read by ``eval``):
 no shell ever sees a value unquoted, sshd's AcceptEnv is not needed, and secrets never appear in
@@ -45,7 +47,7 @@ _PID_LINE = re.compile(rb"cdtui-pid:([0-9a-f]+) (\d+)\n")
 
 
 class RemoteProcess:
-    """One attempt on ``host``: start, stream stdout/stderr apart, wait, end the tree on cancel."""
+    """One attempt on ``host``: start, stream its output, wait, end the tree on cancel."""
 
     def __init__(
         self,

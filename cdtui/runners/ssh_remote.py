@@ -22,8 +22,10 @@ from cdtui.runners.ssh_errors import ConnectFailed
 if TYPE_CHECKING:
     from asyncssh import SSHClientConnection, SSHClientProcess
 
-# $0 = token; $1 = cwd; then the argv, or one script for bash/sh like local stages.
+# $0 = token; $1 = cwd; then the argv, or one script for bash/sh like local stages. stderr joins
+# stdout after the pid line (one pipe, like local stages): sshd's two would lose the lines' order.
 LAUNCH = """printf 'cdtui-pid:%s %s\\n' "$0" "$$"
+exec 2>&1
 eval "$(cat)" || exit 1
 cd -- "$1" || exit 1
 shift
