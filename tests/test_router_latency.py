@@ -11,7 +11,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import http.client
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -183,3 +185,27 @@ def test_a_body_relayed_in_pieces_does_not_stall_behind_nagle(
     with router_to(tmp_path, chunked.url) as router:
         through = timed(router.url, "/chunked?n=3&size=10")
     assert through < BOUND, through
+
+
+def test_the_smoke_gate_measures_kept_alive_connections(shop: ShopServer):
+    """What users get: each smoke client reuses one connection, so a stall would show."""
+    opened: list[int] = []
+
+    class Counting(ShopHandler):
+        def setup(self) -> None:
+            super().setup()
+            opened.append(1)
+
+    shop.RequestHandlerClass = Counting
+    smoke = SAMPLE / "scripts" / "smoke.py"
+    argv = [sys.executable, str(smoke), f"{shop.url}/static/style.css", "--p95-ms", "20"]
+    done = subprocess.run(
+        [*argv, "--requests", "40", "--concurrency", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CDTUI_METRICS"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "40/40 requests" in done.stdout and "errors 0" in done.stdout
+    assert len(opened) == 2
