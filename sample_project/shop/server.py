@@ -14,6 +14,9 @@ from shop.app import Response, ShopApp, json_response, load_static
 from shop.config import Settings
 from shop.faults import FaultSwitch
 
+WRITE_BUFFER = 64 * 1024
+"""A response head and body up to about this size go out in one send."""
+
 
 class ShopServer(ThreadingHTTPServer):
     """ThreadingHTTPServer with a real listen backlog.
@@ -38,9 +41,16 @@ class ShopServer(ThreadingHTTPServer):
 
 
 class ShopHandler(BaseHTTPRequestHandler):
-    """Moves bytes between the socket and ShopApp; HTTP/1.1 so clients may keep connections."""
+    """Moves bytes between the socket and ShopApp; HTTP/1.1 so clients may keep connections.
+
+    On a kept-alive connection, a head and a body sent as two small writes with Nagle on wait for
+    the client's delayed ACK before the body leaves: ~40 ms a request, through a router or not.
+    So Nagle is off, and the head and body are buffered and sent in one write where they fit.
+    """
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket (StreamRequestHandler)
+    wbufsize = WRITE_BUFFER  # buffered: head and body leave together when _send flushes
     server_version = f"shop/{__version__}"
     timeout = 30  # an idle keep-alive connection frees its thread after this many seconds
     server: ShopServer
@@ -71,6 +81,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if include_body:
             self.wfile.write(response.body)
+        self.wfile.flush()
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet by default: a smoke run of hundreds of requests should not flood the stage log."""

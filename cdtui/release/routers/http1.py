@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 from enum import Enum
 from http import HTTPStatus
 
@@ -108,6 +109,19 @@ class Message:
         if "close" in tokens:
             return False
         return self.version == "HTTP/1.1" or "keep-alive" in tokens
+
+
+def no_delay(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY on the connection: a proxy's small writes (a head, a chunk) must leave now.
+
+    With Nagle on, a write waits for the peer's ACK of the one before, and a kept-alive peer
+    delays that ACK ~40 ms. asyncio's selector transports set it already; the proxy does not
+    rely on that detail of one event loop.
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # the peer may already be gone
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def read_head(reader: asyncio.StreamReader) -> bytes | None:

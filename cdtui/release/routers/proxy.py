@@ -21,6 +21,7 @@ from cdtui.release.routers.http1 import (
     ReadFailed,
     WriteFailed,
     answer,
+    no_delay,
     parse_head,
     read_head,
     request_framing,
@@ -145,6 +146,7 @@ class Proxy:
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        no_delay(writer)
         client = _Client(writer)
         self._clients.add(client)
         peer = writer.get_extra_info("peername")

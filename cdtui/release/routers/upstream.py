@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from cdtui.release.routers.http1 import MAX_HEAD
+from cdtui.release.routers.http1 import MAX_HEAD, no_delay
 
 POOL_SIZE = 64
 POOL_IDLE = 4.0
@@ -70,6 +70,7 @@ class Backend:
             raise UpstreamUnreachable(f"no answer within {CONNECT_TIMEOUT:g}s") from None
         except OSError as exc:
             raise UpstreamUnreachable(exc.strerror or str(exc)) from None
+        no_delay(writer)
         self.opened += 1
         return Connection(reader, writer), False
 
