@@ -1,0 +1,1 @@
+"""Notifications: events from the bus, through a durable outbox, to sinks (see ``base``)."""
