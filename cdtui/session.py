@@ -63,6 +63,7 @@ class Session:
         self.engine: Engine | None = None
         self.task: asyncio.Task | None = None
         self.bus = EventBus()
+        self.bus.subscribe(self._release_alerts)
         self._store: RunStore | None = None
 
     # -- the pipeline file ------------------------------------------------------------
@@ -96,6 +97,16 @@ class Session:
             if name is None or phase.name.lower() == name.lower():
                 return phase.name, phase.release
         return None
+
+    def _release_alerts(self, event: Event) -> None:
+        """A release that aborts or fails is an alert, whichever front end drove it: the same
+        ``AlertRaised`` on the bus from ``cdtui release``, a pipeline run and the console."""
+        from cdtui.release.events import AlertRaised, ReleaseStateChanged
+
+        if isinstance(event, ReleaseStateChanged) and event.state in ("aborted", "failed"):
+            where = f" at {event.step}%" if event.step else ""
+            text = f"release {event.state}{where}: {event.reason}"
+            self.bus.emit(AlertRaised(event.run_id, event.at, text, "error", "release"))
 
     @property
     def store(self) -> RunStore:
