@@ -21,7 +21,6 @@ from cdtui.store import liveness
 from cdtui.store.paths import ensure_state_dir, state_dir
 
 BUSY_TIMEOUT_S = 10.0
-KINDS = ("intent", "applied", "reconciled", "state")
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS release_records (
