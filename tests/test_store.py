@@ -74,6 +74,7 @@ def feed_full_run(store: RunStore) -> int:
     ]
     for event in events:
         store.record(event)
+    store.flush()  # the queued rows are in runs.db before the test reads it directly
     return rid
 
 

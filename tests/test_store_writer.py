@@ -112,15 +112,9 @@ async def test_keys_answer_while_another_process_holds_the_write_lock(tmp_path: 
         screen = app.screen
         handled: list[float] = []
         screen.action_pane = lambda action: handled.append(time.perf_counter())  # the handler
-        store = app.session.store
+        store = app.session.store  # opened and subscribed to the session's bus
         seen: list[Event] = []
-        real_record = store.record
-
-        def record(event: Event) -> None:  # what the engine hands the store
-            seen.append(event)
-            real_record(event)
-
-        store.record = record
+        app.session.bus.subscribe(seen.append)  # every event the store is handed, in order
         await pilot.press("r")
         await wait_for(lambda: screen.state.status is Status.RUNNING, 10, "run started")
 
