@@ -270,8 +270,10 @@ async def test_monitor_view_shows_production_health_and_alerts(setup: Setup):
         from cdtui.ui.widgets.moment_list import MomentList
 
         assert "blue unhealthy" in str(app.screen.query_one(MomentList).render())
-        stored = (setup.project / ".cdtui" / "alerts.jsonl").read_text()
-        assert "blue unhealthy" in stored  # kept for the next console
+        from cdtui.release.poller import load_alerts
+
+        stored = [a.text for a in load_alerts(setup.project)]
+        assert any("blue unhealthy" in text for text in stored)  # kept for the next console
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, ReleaseScreen), what="release view")
         await pilot.press("escape")

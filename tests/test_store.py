@@ -74,6 +74,7 @@ def feed_full_run(store: RunStore) -> int:
     ]
     for event in events:
         store.record(event)
+    store.flush()  # the queued rows are in runs.db before the test reads it directly
     return rid
 
 
@@ -317,3 +318,26 @@ def test_log_and_index_describe_exactly_the_chunks(tmp_path_factory, chunks):
         assert entry.at == T0 + i
         assert entry.stream == (STDERR if stream == "stderr" else STDOUT)
         assert data[entry.offset : end] == raw
+
+
+def test_a_stored_run_shows_each_phase_as_the_engine_said_it(store: RunStore):
+    """phase_states are read back: a gate still waiting, a phase skipped with its reason."""
+    from cdtui.engine.state import RunState
+
+    rid = store.begin_run("shop", "alice", "all")
+    for event in (
+        RunStarted(rid, T0, "shop", ("Commit", "Docs", "Release"), "alice"),
+        PhaseStarted(rid, T0, "Commit"),
+        StageStarted(rid, T0, "Commit", "unit", 1, "pytest"),
+        StageFinished(rid, T0 + 1, "Commit", "unit", 1, Status.SUCCEEDED, 0),
+        PhaseFinished(rid, T0 + 1, "Commit", Status.SUCCEEDED),
+        PhaseFinished(rid, T0 + 1, "Docs", Status.SKIPPED, "when: manual"),
+        GateWaiting(rid, T0 + 2, "Release", ("deploy",)),
+    ):
+        store.record(event)
+    phases = RunState.from_store(store, rid).phases
+    assert [(p.name, p.status, p.reason) for p in phases.values()] == [
+        ("Commit", Status.SUCCEEDED, ""),
+        ("Docs", Status.SKIPPED, "when: manual"),
+        ("Release", Status.WAITING, ""),
+    ]

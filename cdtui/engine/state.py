@@ -149,9 +149,14 @@ class RunState:
             )
             st.command = getattr(record, "command", "") or st.command
         state.approvals = list(store.approvals(run_id))
+        stored = store.phases(run_id)  # phase_states: what the engine said of each phase
+        for name in stored:
+            state.phases.setdefault(name, PhaseState(name))
         for ps in state.phases.values():
             stages = list(ps.stages.values())
-            if any(s.status is Status.RUNNING for s in stages):
+            if ps.name in stored:
+                ps.status, ps.reason = stored[ps.name]
+            elif any(s.status is Status.RUNNING for s in stages):
                 ps.status = Status.RUNNING
             elif stages and all(s.status.finished for s in stages):
                 failed = any(not s.status.ok for s in stages)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,7 +270,7 @@ def _phase_statuses(store: RunStore, run_id: int, pipeline: Pipeline | None) -> 
 
 
 def _commits(context: ReleaseContext, project_dir: Path) -> None:
-    """Commits since HEAD at the last release done from here (STATE/released-commit)."""
+    """Commits since HEAD at the last release done from here (``released_commits`` rows)."""
     since = _last_released_commit(project_dir)
 
     def log(span: str) -> subprocess.CompletedProcess[str]:
@@ -306,18 +307,25 @@ def _commits(context: ReleaseContext, project_dir: Path) -> None:
 
 
 def released_commit_path(project_dir: Path) -> Path:
-    return state_dir(project_dir) / "released-commit"
+    """Where the released commit is kept: the store (the old released-commit file beside it is
+    carried over on first open)."""
+    return state_dir(project_dir) / "runs.db"
 
 
 def _last_released_commit(project_dir: Path) -> str:
-    try:
-        return released_commit_path(project_dir).read_text().strip()
-    except OSError:
+    from cdtui.store import RunStore, store_or_old_layout
+
+    if not store_or_old_layout(project_dir):
         return ""
+    with RunStore(project_dir) as store:
+        return store.last_released_commit()
 
 
-def record_released_commit(project_dir: Path) -> None:
-    """After a release is done: remember HEAD so the next one lists what changed since."""
+def record_released_commit(project_dir: Path, run_id: int = 0) -> None:
+    """After a release is done: remember HEAD so the next one lists what changed since; one
+    ``released_commits`` row, written as the store writes a ``CommitReleased`` event (the same
+    code). Transitional: when the release emits ``CommitReleased`` on the bus, its callers
+    (release/phase.py, commands/release.py) must stop calling this, or each release is two rows."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -329,6 +337,8 @@ def record_released_commit(project_dir: Path) -> None:
     except (OSError, subprocess.TimeoutExpired):
         return
     if out.returncode == 0 and out.stdout.strip():
-        path = released_commit_path(project_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(out.stdout.strip() + "\n")
+        from cdtui.release.events import CommitReleased
+        from cdtui.store import RunStore
+
+        with RunStore(project_dir) as store:
+            store.record(CommitReleased(run_id, time.time(), out.stdout.strip()))

@@ -1,29 +1,16 @@
 """Which stored artifact each colour was deployed with: the deploy command gets its path and
-digest (``CDTUI_ARTIFACT``, ``CDTUI_ARTIFACT_SHA256``), and the deployment is appended to
-STATE/deployments.jsonl (STATE: the project's state dir) so the release view can say what each
-colour runs after a restart.
+digest (``CDTUI_ARTIFACT``, ``CDTUI_ARTIFACT_SHA256``), and the deployment is a ``deployments``
+row in runs.db (from the ``ColourDeployed`` event) so the release view can say what each colour
+runs after a restart. The old STATE/deployments.jsonl is carried into it on first open.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cdtui.store.paths import state_dir
+from cdtui.store.release_state import Deployment
 
-FILE = "deployments.jsonl"
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    colour: str
-    sha256: str
-    artifact: str  # the artifact's path in the project, as its stage stored it
-    built_by: int  # the run whose stage stored these bytes
-    run_id: int  # the run that deployed them
-    at: float
+__all__ = ["Deployment", "latest", "record", "release_artifact"]
 
 
 def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
@@ -41,21 +28,23 @@ def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
 
 
 def record(project_dir: Path, deployment: Deployment) -> None:
-    path = state_dir(project_dir) / FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        out.write(json.dumps(asdict(deployment)) + "\n")
+    """One ``deployments`` row, written as the store writes a ``ColourDeployed`` event (the
+    same code). Transitional: the engine emits that event and the store records it, so a caller
+    that also emits it must not call this too (one row per deployment); this goes when the
+    writers become events on the bus."""
+    from cdtui.release.events import ColourDeployed
+    from cdtui.store import RunStore
+
+    d = deployment
+    with RunStore(project_dir) as store:
+        store.record(ColourDeployed(d.run_id, d.at, d.colour, d.sha256, d.artifact, d.built_by))
 
 
 def latest(project_dir: Path) -> dict[str, Deployment]:
-    """The newest deployment of each colour; unreadable lines are skipped."""
-    found: dict[str, Deployment] = {}
-    try:
-        lines = (state_dir(project_dir) / FILE).read_text(errors="replace").splitlines()
-    except OSError:
-        return found
-    for line in lines[-500:]:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            deployment = Deployment(**json.loads(line))
-            found[deployment.colour] = deployment
-    return found
+    """The newest deployment of each colour (none where no store was ever made)."""
+    from cdtui.store import RunStore, store_or_old_layout
+
+    if not store_or_old_layout(project_dir):
+        return {}
+    with RunStore(project_dir) as store:
+        return store.latest_deployments()

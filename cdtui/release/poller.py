@@ -1,13 +1,14 @@
 """Keeps a ReleaseWatch fresh when no rollout in this process feeds it: the router's weights read
 back every second, health checks of both colours and of the router's public address, and the
-release records another cdtui may be writing. Alerts are appended to STATE/alerts.jsonl.
+release records another cdtui may be writing. Alerts are ``alerts`` rows in runs.db (the old
+STATE/alerts.jsonl is carried into them on first open).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 from pathlib import Path
 
 from cdtui.release.control import key_of
@@ -19,37 +20,38 @@ from cdtui.store.paths import state_dir
 
 ROUTER_POLL = {"embedded": 1.0, "haproxy": 1.0, "alb": 5.0}
 """Seconds between read-backs; an ALB is read through AWS API calls, which are rate-limited."""
-ALERTS_FILE = "alerts.jsonl"
 KEEP_ALERTS = 100
+log = logging.getLogger("cdtui.release")
 
 
 def alerts_path(project_dir: Path) -> Path:
-    return state_dir(project_dir) / ALERTS_FILE
+    """Where alerts are kept: the store (the old alerts.jsonl beside it is carried over)."""
+    return state_dir(project_dir) / "runs.db"
 
 
 def load_alerts(project_dir: Path, limit: int = KEEP_ALERTS) -> list[Moment]:
-    """The newest ``limit`` stored alerts, oldest first; unreadable lines are skipped."""
-    path = alerts_path(project_dir)
-    try:
-        lines = path.read_text(errors="replace").splitlines()[-limit:]
-    except OSError:
+    """The newest ``limit`` stored alerts, oldest first (none where no store was ever made)."""
+    from cdtui.store import RunStore, store_or_old_layout
+
+    if not store_or_old_layout(project_dir):
         return []
-    found = []
-    for line in lines:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            row = json.loads(line)
-            found.append(Moment(float(row["at"]), str(row["text"]), str(row["level"])))
-    return found
+    with RunStore(project_dir) as store:
+        return [Moment(a.at, a.text, a.level) for a in store.alerts(limit)]
 
 
-def store_alert(project_dir: Path, moment: Moment) -> None:
-    """Appended; a full or read-only disk loses the stored copy, never the alert on screen."""
-    path = alerts_path(project_dir)
-    row = {"at": moment.at, "text": moment.text, "level": moment.level}
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as out:
-            out.write(json.dumps(row) + "\n")
+def store_alert(project_dir: Path, moment: Moment, source: str = "release") -> None:
+    """One ``alerts`` row, written as the store writes an ``AlertRaised`` event (the same code);
+    returns at once. A store that cannot be opened loses the stored copy, never the alert on
+    screen. Transitional: when the watch's alerts are ``AlertRaised`` events on the bus, the
+    store records them and this (and ``on_alert`` wiring it) goes, or each alert is two rows."""
+    from cdtui.release.events import AlertRaised
+    from cdtui.store import RunStore
+
+    try:
+        with RunStore(project_dir) as store:
+            store.record(AlertRaised(0, moment.at, moment.text, moment.level, source))
+    except Exception as exc:  # full or read-only disk, broken runs.db
+        log.warning("alert not stored: %s: %s", type(exc).__name__, exc)
 
 
 class ReleasePoller:

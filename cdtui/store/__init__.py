@@ -1,8 +1,14 @@
 """The run store: one consumer of the event stream that never loses a run.
 
-State events become append-only SQLite rows committed as they happen; output goes to per-attempt
+State events become append-only SQLite rows, written in order by one writer thread per file
+(``writer.py``) so ``record`` never waits for runs.db's write lock; output goes to per-attempt
 log files (see ``logs.py``). ``mark_interrupted`` turns runs whose driving process died into
-INTERRUPTED rows, so history never shows a dead run as RUNNING.
+INTERRUPTED rows, so history never shows a dead run as RUNNING. Release state (deployments,
+alerts, released commits) is kept here too, from the release events; the rollout's own
+intent/applied rows are written synchronously by ``releases.py``.
+
+Reads are synchronous on the caller's connection (WAL: never blocked by a writer) and see this
+process's earlier writes, except while the writer waits for another process's lock.
 """
 
 from __future__ import annotations
@@ -30,15 +36,20 @@ from cdtui.engine.events import (
     StageStarted,
     Status,
 )
-from cdtui.store import liveness
+from cdtui.release.events import AlertRaised, ColourDeployed, CommitReleased
+from cdtui.store import liveness, release_state, writer
 from cdtui.store.artifacts import ArtifactRecord, MetricRecord, artifact_file
+from cdtui.store.carryover import carry_over, pending
 from cdtui.store.db import AttemptRecord, RunDB, RunSummary, StoreError
 from cdtui.store.logs import LogBook, log_path
 from cdtui.store.paths import ensure_state_dir, state_dir
+from cdtui.store.release_state import AlertRecord, Deployment
 
 __all__ = [
+    "AlertRecord",
     "ArtifactRecord",
     "AttemptRecord",
+    "Deployment",
     "MetricRecord",
     "RunStore",
     "RunSummary",
@@ -52,6 +63,11 @@ _open_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
 def store_exists(project_dir: Path) -> bool:
     """Whether a store was ever created here (read-only commands should not create one)."""
     return (state_dir(project_dir) / "runs.db").is_file()
+
+
+def store_or_old_layout(project_dir: Path) -> bool:
+    """Whether opening the store would find anything: runs.db or an old side file to carry."""
+    return store_exists(project_dir) or pending(state_dir(project_dir))
 
 
 @atexit.register
@@ -68,7 +84,11 @@ class RunStore:
         self.root = ensure_state_dir(project_dir)
         self.logs_dir = self.root / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self._db = RunDB(self.root / "runs.db")
+        self._db = RunDB(self.root / "runs.db")  # reads, on the caller's thread
+        if pending(self.root):  # the old layout's side files: once, before anything is written
+            carry_over(self._db, self.root)
+        self._writer = writer.acquire(self.root / "runs.db")
+        self._listeners: list[writer.Listener] = []
         self._logs = LogBook(self.logs_dir)
         # Last status this process wrote per run / phase: a repeated status is not a state change.
         self._run_status: dict[int, Status] = {}
@@ -85,6 +105,9 @@ class RunStore:
             Notice: self._notice,
             ArtifactStored: self._artifact_stored,
             MetricRecorded: self._metric_recorded,
+            ColourDeployed: self._colour_deployed,
+            AlertRaised: self._alert_raised,
+            CommitReleased: self._commit_released,
         }
         _open_stores.add(self)
 
@@ -97,13 +120,18 @@ class RunStore:
     # -- writing ---------------------------------------------------------------------------------
 
     def begin_run(self, project: str, user: str, selection: str) -> int:
-        """A new run, committed before anything runs so a crash still leaves its record."""
-        run_id = self._db.insert_run(project, user, selection, time.time(), liveness.current())
+        """A new run, committed before anything runs so a crash still leaves its record: this
+        one write waits (for the lock too), after whatever this process queued before it."""
+        who, at = liveness.current(), time.time()
+        run_id = self._writer.call(
+            lambda db: db.insert_run(project, user, selection, at, who), f"run of {project}"
+        )
         self._run_status[run_id] = Status.PENDING
         return run_id
 
     def record(self, event: Event) -> None:
-        """Consume one event; output is the hot path and touches no SQL."""
+        """Consume one event and return at once: output goes to the log files (no SQL), state
+        rows to the writer's queue."""
         if type(event) is StageOutput:
             key = (event.run_id, event.phase, event.stage, event.attempt)
             self._logs.write(key, event.at, event.stream, event.text)
@@ -112,13 +140,35 @@ class RunStore:
         if handler is not None:
             handler(event)
 
+    def on_problem(self, listener: writer.Listener) -> None:
+        """Be told (from the writer thread) when rows wait for a lock long or are lost."""
+        self._listeners.append(listener)
+        self._writer.listeners.append(listener)
+
+    @property
+    def lost(self) -> list[str]:
+        """What the writer could not record (each also logged and told when it happened)."""
+        return list(self._writer.lost)
+
     def flush(self) -> None:
+        """Buffered output to disk, and queued rows to runs.db unless it is locked elsewhere."""
         self._logs.flush()
+        self._writer.settle()
+
+    def sync(self, timeout: float | None = None) -> bool:
+        """Wait until every queued row is in runs.db, however long another process holds the
+        lock; False if ``timeout`` passed first. Not for the console loop."""
+        return self._writer.sync(timeout)
 
     def close(self) -> None:
-        self._logs.close()
-        self._db.close()
+        if self not in _open_stores:
+            return
         _open_stores.discard(self)
+        self._logs.close()
+        for listener in self._listeners:
+            self._writer.listeners.remove(listener)
+        writer.release(self._writer)
+        self._db.close()
 
     def mark_interrupted(self) -> list[int]:
         """INTERRUPTED for unfinished runs whose driver died; other hosts' runs are left alone."""
@@ -127,110 +177,142 @@ class RunStore:
             verdict = liveness.check(who)
             return verdict, liveness.death_reason(who, verdict)
 
-        return self._db.interrupt_dead_runs(judge, time.time())
+        now = time.time()
+        return self._writer.call(lambda db: db.interrupt_dead_runs(judge, now), "interrupted runs")
 
-    def _set_run(self, run_id: int, status: Status, at: float, reason: str = "") -> None:
+    def _write(self, write: writer.Write, event: Event) -> None:
+        self._writer.submit(write, f"{type(event).__name__} of run {event.run_id}")
+
+    def _run_changed(self, run_id: int, status: Status, reason: str = "") -> bool:
+        """Whether this is a state change (a repeated status is not) and note it."""
         if self._run_status.get(run_id) is status and not reason:
-            return
-        self._db.insert_run_state(run_id, status, at, reason)
+            return False
         self._run_status[run_id] = status
+        return True
 
-    def _set_phase(
-        self, run_id: int, phase: str, status: Status, at: float, reason: str = ""
-    ) -> None:
+    def _phase_changed(self, run_id: int, phase: str, status: Status, reason: str = "") -> bool:
         if self._phase_status.get((run_id, phase)) is status and not reason:
-            return
-        self._db.insert_phase_state(run_id, phase, status, at, reason)
+            return False
         self._phase_status[(run_id, phase)] = status
+        return True
+
+    def _set_run(self, e: Event, status: Status, reason: str = "") -> None:
+        if self._run_changed(e.run_id, status, reason):
+            self._write(lambda db: db.insert_run_state(e.run_id, status, e.at, reason), e)
+
+    def _set_phase(self, e: Event, phase: str, status: Status, reason: str = "") -> None:
+        if self._phase_changed(e.run_id, phase, status, reason):
+            self._write(lambda db: db.insert_phase_state(e.run_id, phase, status, e.at, reason), e)
 
     def _run_started(self, e: RunStarted) -> None:
-        self._set_run(e.run_id, Status.RUNNING, e.at)
+        self._set_run(e, Status.RUNNING)
 
     def _run_finished(self, e: RunFinished) -> None:
         self._logs.close_run(e.run_id)
-        self._set_run(e.run_id, e.status, e.at, e.reason)
+        self._set_run(e, e.status, e.reason)
 
     def _phase_started(self, e: PhaseStarted) -> None:
-        self._set_phase(e.run_id, e.phase, Status.RUNNING, e.at)
+        self._set_phase(e, e.phase, Status.RUNNING)
 
     def _phase_finished(self, e: PhaseFinished) -> None:
-        self._set_phase(e.run_id, e.phase, e.status, e.at, e.reason)
+        self._set_phase(e, e.phase, e.status, e.reason)
 
     def _gate_waiting(self, e: GateWaiting) -> None:
-        with self._db.transaction():
-            self._set_phase(e.run_id, e.phase, Status.WAITING, e.at)
-            self._set_run(e.run_id, Status.WAITING, e.at)
+        self._gate(e, e.phase, Status.WAITING, None)
 
     def _gate_approved(self, e: GateApproved) -> None:
-        with self._db.transaction():
-            self._db.insert_approval(e.run_id, e.phase, e.who, e.at)
-            self._set_phase(e.run_id, e.phase, Status.RUNNING, e.at)
-            self._set_run(e.run_id, Status.RUNNING, e.at)
+        self._gate(e, e.phase, Status.RUNNING, e.who)
+
+    def _gate(self, e: Event, phase: str, status: Status, who: str | None) -> None:
+        """The phase, the run (and the approval): one transaction, as one state change."""
+        phase_changed = self._phase_changed(e.run_id, phase, status)
+        run_changed = self._run_changed(e.run_id, status)
+
+        def write(db: RunDB) -> None:
+            with db.transaction():
+                if who is not None:
+                    db.insert_approval(e.run_id, phase, who, e.at)
+                if phase_changed:
+                    db.insert_phase_state(e.run_id, phase, status, e.at)
+                if run_changed:
+                    db.insert_run_state(e.run_id, status, e.at)
+
+        self._write(write, e)
 
     def _stage_started(self, e: StageStarted) -> None:
         self._logs.open((e.run_id, e.phase, e.stage, e.attempt))
-        self._db.insert_attempt_state(
-            e.run_id,
-            e.phase,
-            e.stage,
-            e.attempt,
-            Status.RUNNING,
-            e.at,
-            host=e.host,
-            command=e.command,
-            pid=e.pid,
-        )
+        where = {"host": e.host, "command": e.command, "pid": e.pid}
+        key = (e.run_id, e.phase, e.stage, e.attempt, Status.RUNNING, e.at)
+        self._write(lambda db: db.insert_attempt_state(*key, **where), e)
 
     def _stage_finished(self, e: StageFinished) -> None:
         self._logs.close_attempt((e.run_id, e.phase, e.stage, e.attempt))
-        self._db.insert_attempt_state(
-            e.run_id,
-            e.phase,
-            e.stage,
-            e.attempt,
-            e.status,
-            e.at,
-            exit_code=e.exit_code,
-            host=e.host,
-            reason=e.reason,
-        )
+        how = {"exit_code": e.exit_code, "host": e.host, "reason": e.reason}
+        key = (e.run_id, e.phase, e.stage, e.attempt, e.status, e.at)
+        self._write(lambda db: db.insert_attempt_state(*key, **how), e)
 
     def _notice(self, e: Notice) -> None:
-        self._db.insert_notice(e.run_id, e.level, e.text, e.phase, e.stage, e.at, e.extra)
+        row = (e.run_id, e.level, e.text, e.phase, e.stage, e.at, e.extra)
+        self._write(lambda db: db.insert_notice(*row), e)
 
     def _artifact_stored(self, e: ArtifactStored) -> None:
-        self._db.insert_artifact(
-            ArtifactRecord(e.run_id, e.phase, e.stage, e.attempt, e.path, e.sha256, e.size, e.at)
-        )
+        r = ArtifactRecord(e.run_id, e.phase, e.stage, e.attempt, e.path, e.sha256, e.size, e.at)
+        self._write(lambda db: db.insert_artifact(r), e)
 
     def _metric_recorded(self, e: MetricRecorded) -> None:
-        self._db.insert_metric(
-            MetricRecord(
-                e.run_id,
-                e.phase,
-                e.stage,
-                e.attempt,
-                e.name,
-                e.value,
-                e.unit,
-                e.threshold,
-                e.op,
-                e.ok,
-                e.at,
-            )
+        m = MetricRecord(
+            *(e.run_id, e.phase, e.stage, e.attempt, e.name, e.value, e.unit, e.threshold),
+            *(e.op, e.ok, e.at),
+        )
+        self._write(lambda db: db.insert_metric(m), e)
+
+    def _colour_deployed(self, e: ColourDeployed) -> None:
+        d = Deployment(e.colour, e.sha256, e.artifact, e.built_by, e.run_id, e.at)
+        self._write(lambda db: release_state.insert_deployment(db, d), e)
+
+    def _alert_raised(self, e: AlertRaised) -> None:
+        a = AlertRecord(e.at, e.text, e.level, e.source, e.run_id)
+        self._write(lambda db: release_state.insert_alert(db, a), e)
+
+    def _commit_released(self, e: CommitReleased) -> None:
+        self._write(
+            lambda db: release_state.insert_released_commit(db, e.run_id, e.commit, e.at), e
         )
 
     # -- reading ---------------------------------------------------------------------------------
+    # Each read first lets this process's queued rows land (unless runs.db is locked elsewhere).
+
+    @property
+    def _reads(self) -> RunDB:
+        self._writer.settle()
+        return self._db
+
+    def latest_deployments(self) -> dict[str, Deployment]:
+        """The newest deployment of each colour."""
+        return release_state.latest_deployments(self._reads)
+
+    def alerts(self, limit: int = 100) -> list[AlertRecord]:
+        """The newest ``limit`` alerts, oldest first."""
+        return release_state.alerts(self._reads, limit)
+
+    def last_released_commit(self) -> str:
+        """git HEAD after the newest release that ended done ('' before the first)."""
+        return release_state.last_released_commit(self._reads)
+
+    def phases(self, run_id: int) -> dict[str, tuple[Status, str]]:
+        """Each phase's newest (status, reason), in the order the phases started."""
+        rows = self._reads.phase_rows(run_id)
+        return {phase: (Status(status), reason) for phase, status, reason in rows}
 
     def recent_runs(self, limit: int = 20) -> list[RunSummary]:
-        runs = (self._db.run(run_id) for run_id in self._db.recent_run_ids(limit))
+        runs = (self._reads.run(run_id) for run_id in self._reads.recent_run_ids(limit))
         return [run for run in runs if run is not None]
 
     def run(self, run_id: int) -> RunSummary | None:
-        return self._db.run(run_id)
+        return self._reads.run(run_id)
 
     def latest_run_id(self) -> int | None:
-        return self._db.latest_run_id()
+        return self._reads.latest_run_id()
 
     def data_version(self) -> int:
         """A number that changes when another process writes the store: an observer re-reads
@@ -250,7 +332,7 @@ class RunStore:
             host,
             reason,
             command,
-        ) in self._db.attempt_rows(run_id):
+        ) in self._reads.attempt_rows(run_id):
             rec = folded.setdefault(
                 (phase, stage, attempt), {"started": None, "command": "", "exit_code": None}
             )
@@ -275,30 +357,30 @@ class RunStore:
 
     def approvals(self, run_id: int) -> list[tuple[str, str, float]]:
         """(phase, who, at) for each gate approval of the run: the audit trail."""
-        return self._db.approvals(run_id)
+        return self._reads.approvals(run_id)
 
     def notices(self, run_id: int) -> list[tuple[str, str, str, str, float]]:
         """(level, text, phase, stage, at) for each Notice the engine emitted during the run."""
-        return self._db.notices(run_id)
+        return self._reads.notices(run_id)
 
     def log_path(self, run_id: int, phase: str, stage: str, attempt: int) -> Path:
         return log_path(self.logs_dir, run_id, phase, stage, attempt)
 
     def artifacts(self, run_id: int) -> list[ArtifactRecord]:
         """The files the run's succeeded attempts stored, in the order they were stored."""
-        return self._db.artifacts(run_id)
+        return self._reads.artifacts(run_id)
 
     def latest_artifacts(self) -> list[ArtifactRecord]:
         """The artifacts of the newest run that stored any (empty when none ever did)."""
-        run_id = self._db.latest_artifact_run()
-        return [] if run_id is None else self._db.artifacts(run_id)
+        run_id = self._reads.latest_artifact_run()
+        return [] if run_id is None else self._reads.artifacts(run_id)
 
     def metrics(self, run_id: int) -> list[MetricRecord]:
-        return self._db.metrics(run_id)
+        return self._reads.metrics(run_id)
 
     def runs_with_artifact(self, sha256: str) -> list[int]:
         """Run ids, ascending, whose attempts stored exactly these bytes."""
-        return self._db.runs_with_artifact(sha256)
+        return self._reads.runs_with_artifact(sha256)
 
     def artifact_file(self, sha256: str) -> Path:
         """Where the stored copy of a digest lives (it may not exist if never stored)."""

@@ -1,9 +1,9 @@
-"""The run history in SQLite: append-only rows, current state derived from the latest row.
+"""The run history in SQLite: append-only rows (schema.py), current state derived from the latest.
 
-Every state change of a run, phase, stage attempt or gate is one INSERT committed at once, so a
-crash loses nothing that happened before it; triggers make UPDATE and DELETE fail, so history
-cannot be rewritten, only extended. WAL plus a busy timeout lets several cdtui processes (a
-running pipeline, ``cdtui history``, ``cdtui logs --follow``) share one file.
+Every state change of a run, phase, stage attempt or gate is one INSERT (or one transaction),
+made by the store's writer thread (writer.py) so no caller waits for the write lock. WAL lets
+several cdtui processes (a running pipeline, ``cdtui history``, ``cdtui logs --follow``) share
+one file: readers are never blocked by a writer.
 """
 
 from __future__ import annotations
@@ -18,63 +18,12 @@ from pathlib import Path
 from cdtui.engine.events import Status
 from cdtui.store.artifacts import ArtifactRecord, MetricRecord
 from cdtui.store.liveness import Liveness, ProcessIdentity
+from cdtui.store.schema import StoreError, migrate
 
-SCHEMA_VERSION = 2  # 2: artifacts, metrics
+__all__ = ["AttemptRecord", "RunDB", "RunSummary", "StoreError"]
+
 BUSY_TIMEOUT_S = 10.0
 _UNFINISHED = tuple(s.value for s in Status if not s.finished)
-
-_TABLES = {
-    "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
-        selection TEXT NOT NULL, created REAL NOT NULL, pid INTEGER NOT NULL,
-        hostname TEXT NOT NULL, proc_start INTEGER, boot_id TEXT NOT NULL""",
-    "run_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        status TEXT NOT NULL, at REAL NOT NULL, reason TEXT NOT NULL DEFAULT ''""",
-    "phase_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
-        reason TEXT NOT NULL DEFAULT ''""",
-    "attempt_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
-        status TEXT NOT NULL, at REAL NOT NULL, exit_code INTEGER, host TEXT NOT NULL,
-        reason TEXT NOT NULL DEFAULT '', command TEXT NOT NULL DEFAULT '', pid INTEGER""",
-    "approvals": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, who TEXT NOT NULL, at REAL NOT NULL""",
-    "notices": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        level TEXT NOT NULL, text TEXT NOT NULL, phase TEXT NOT NULL, stage TEXT NOT NULL,
-        at REAL NOT NULL, extra TEXT NOT NULL DEFAULT '{}'""",
-    "artifacts": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, path TEXT NOT NULL,
-        sha256 TEXT NOT NULL, size INTEGER NOT NULL, at REAL NOT NULL""",
-    "metrics": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
-        value REAL NOT NULL, unit TEXT NOT NULL DEFAULT '', threshold REAL,
-        op TEXT NOT NULL DEFAULT '<=', ok INTEGER, at REAL NOT NULL""",
-}
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS run_states_run ON run_states(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS phase_states_run ON phase_states(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS attempt_states_run ON attempt_states(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS notices_run ON notices(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256, run_id)",
-    "CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq)",
-)
-
-
-def _schema() -> list[str]:
-    statements = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in _TABLES.items()]
-    statements += _INDEXES
-    for name in _TABLES:
-        for op in ("UPDATE", "DELETE"):
-            statements.append(
-                f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} is not allowed'); END"
-            )
-    return statements
-
-
-class StoreError(Exception):
-    """The run store cannot be used as it is (e.g. written by a newer cdtui)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,29 +60,15 @@ class AttemptRecord:
 class RunDB:
     """SQL for the store; knows nothing of events or log files."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
         self._conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed row survives a crash of this process (not power loss).
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer cdtui (schema {version}); upgrade cdtui"
-            )
-        if version == SCHEMA_VERSION:
-            return
-        # Every statement is IF NOT EXISTS: an older store just gains what it lacks.
-        with self.transaction():
-            for statement in _schema():
-                self._conn.execute(statement)
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        migrate(self._conn, path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -363,6 +298,16 @@ class RunDB:
             pid=pid,
             hostname=hostname,
         )
+
+    def phase_rows(self, run_id: int) -> list[tuple[str, str, str]]:
+        """(phase, status, reason) of each phase's newest row, in the order phases started."""
+        return self.execute(
+            "SELECT phase, status, reason FROM phase_states WHERE seq IN (SELECT MAX(seq)"
+            " FROM phase_states WHERE run_id = ? GROUP BY phase) ORDER BY"
+            " (SELECT MIN(seq) FROM phase_states p WHERE p.run_id = ? AND p.phase ="
+            " phase_states.phase)",
+            (run_id, run_id),
+        ).fetchall()
 
     def attempt_rows(self, run_id: int) -> list[tuple]:
         """All attempt state rows of a run, oldest first (the store folds them into records)."""

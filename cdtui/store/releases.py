@@ -3,6 +3,11 @@
 
 The router is the source of truth for weights; these rows are what lets a restarted cdtui tell
 whether the router still holds what cdtui last did, or was changed (or left half-changed) since.
+
+Unlike the run history (queued to the store's writer thread, store/writer.py), these rows are
+written synchronously, on purpose: the intent row is committed before the router is touched and
+the applied row after its read-back. That ordering is the crash-safety guarantee, so a rollout
+step waits for the write lock here rather than racing ahead of its own record.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from cdtui.store import liveness
 from cdtui.store.paths import ensure_state_dir, state_dir
 
 BUSY_TIMEOUT_S = 10.0
-KINDS = ("intent", "applied", "reconciled", "state")
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS release_records (

@@ -1,0 +1,97 @@
+"""The tables of runs.db, all append-only: triggers make UPDATE and DELETE fail, so history can
+only be extended. Current state is always derived from the newest row.
+
+``release_records`` (store/releases.py) lives in the same file but keeps its own schema, created
+by the release code that writes it synchronously.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 3  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
+
+TABLES = {
+    "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
+        selection TEXT NOT NULL, created REAL NOT NULL, pid INTEGER NOT NULL,
+        hostname TEXT NOT NULL, proc_start INTEGER, boot_id TEXT NOT NULL""",
+    "run_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        status TEXT NOT NULL, at REAL NOT NULL, reason TEXT NOT NULL DEFAULT ''""",
+    "phase_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''""",
+    "attempt_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
+        status TEXT NOT NULL, at REAL NOT NULL, exit_code INTEGER, host TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', command TEXT NOT NULL DEFAULT '', pid INTEGER""",
+    "approvals": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, who TEXT NOT NULL, at REAL NOT NULL""",
+    "notices": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        level TEXT NOT NULL, text TEXT NOT NULL, phase TEXT NOT NULL, stage TEXT NOT NULL,
+        at REAL NOT NULL, extra TEXT NOT NULL DEFAULT '{}'""",
+    "artifacts": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, path TEXT NOT NULL,
+        sha256 TEXT NOT NULL, size INTEGER NOT NULL, at REAL NOT NULL""",
+    "metrics": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
+        value REAL NOT NULL, unit TEXT NOT NULL DEFAULT '', threshold REAL,
+        op TEXT NOT NULL DEFAULT '<=', ok INTEGER, at REAL NOT NULL""",
+    "deployments": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        colour TEXT NOT NULL, sha256 TEXT NOT NULL, artifact TEXT NOT NULL,
+        built_by INTEGER NOT NULL, at REAL NOT NULL""",
+    "alerts": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        text TEXT NOT NULL, level TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL""",
+    "released_commits": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        git_commit TEXT NOT NULL, at REAL NOT NULL""",
+    # One row per side file of the old layout imported into the tables above (carryover.py).
+    "carried_over": """seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+        sha256 TEXT NOT NULL, rows INTEGER NOT NULL, at REAL NOT NULL""",
+}
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS run_states_run ON run_states(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS phase_states_run ON phase_states(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS attempt_states_run ON attempt_states(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS notices_run ON notices(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256, run_id)",
+    "CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS deployments_colour ON deployments(colour, seq)",
+)
+
+
+class StoreError(Exception):
+    """The run store cannot be used as it is (e.g. written by a newer cdtui)."""
+
+
+def statements() -> list[str]:
+    found = [f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in TABLES.items()]
+    found += INDEXES
+    for name in TABLES:
+        for op in ("UPDATE", "DELETE"):
+            found.append(
+                f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} is not allowed'); END"
+            )
+    return found
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring an older store up to SCHEMA_VERSION; takes the write lock only when it must."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer cdtui (schema {version}); upgrade cdtui")
+    if version == SCHEMA_VERSION:
+        return
+    # Every statement is IF NOT EXISTS: an older store just gains what it lacks.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements():
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
