@@ -8,7 +8,7 @@ from pathlib import Path
 from routing_fixtures import free_port
 
 from cdtui.config.release import ReleaseSpec
-from cdtui.release.context import gather, record_released_commit
+from cdtui.release.context import gather, head_commit
 from cdtui.release.watch import Check, ReleaseWatch
 
 
@@ -42,10 +42,21 @@ def commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-q", "-m", message)
 
 
+def released(project: Path) -> None:
+    """What a finished release leaves: HEAD recorded from its CommitReleased event."""
+    import time
+
+    from cdtui.release.events import CommitReleased
+    from cdtui.store import RunStore
+
+    with RunStore(project) as store:
+        store.record(CommitReleased(1, time.time(), head_commit(project)))
+
+
 async def test_commits_since_the_last_release_come_from_git(tmp_path: Path):
     git(tmp_path, "init", "-q")
     commit(tmp_path, "first")
-    record_released_commit(tmp_path)
+    released(tmp_path)
     commit(tmp_path, "Catalogue: sort by price")
     commit(tmp_path, "Health: report the colour")
     context = await gather(spec(), "Release", tmp_path, None)

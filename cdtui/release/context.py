@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,11 +320,8 @@ def _last_released_commit(project_dir: Path) -> str:
         return store.last_released_commit()
 
 
-def record_released_commit(project_dir: Path, run_id: int = 0) -> None:
-    """After a release is done: remember HEAD so the next one lists what changed since; one
-    ``released_commits`` row, written as the store writes a ``CommitReleased`` event (the same
-    code). Transitional: when the release emits ``CommitReleased`` on the bus, its callers
-    (release/phase.py, commands/release.py) must stop calling this, or each release is two rows."""
+def head_commit(project_dir: Path) -> str:
+    """git HEAD of the project, '' when it is no git checkout (or git does not answer)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -335,10 +331,5 @@ def record_released_commit(project_dir: Path, run_id: int = 0) -> None:
             timeout=GIT_TIMEOUT,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return
-    if out.returncode == 0 and out.stdout.strip():
-        from cdtui.release.events import CommitReleased
-        from cdtui.store import RunStore
-
-        with RunStore(project_dir) as store:
-            store.record(CommitReleased(run_id, time.time(), out.stdout.strip()))
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""

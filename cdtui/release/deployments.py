@@ -28,10 +28,8 @@ def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
 
 
 def record(project_dir: Path, deployment: Deployment) -> None:
-    """One ``deployments`` row, written as the store writes a ``ColourDeployed`` event (the
-    same code). Transitional: the engine emits that event and the store records it, so a caller
-    that also emits it must not call this too (one row per deployment); this goes when the
-    writers become events on the bus."""
+    """One ``deployments`` row outside a run (tools, tests), written as the store writes a
+    ``ColourDeployed`` event; a release emits that event on the bus instead."""
     from cdtui.release.events import ColourDeployed
     from cdtui.store import RunStore
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+from cdtui.engine.events import Event
 from cdtui.release.control import key_of
+from cdtui.release.events import AlertRaised
 from cdtui.release.health import probe
 from cdtui.release.routers import RouterError, RouterUnreachable, make_router
 from cdtui.release.routers.files import RouterPaths
@@ -40,11 +43,9 @@ def load_alerts(project_dir: Path, limit: int = KEEP_ALERTS) -> list[Moment]:
 
 
 def store_alert(project_dir: Path, moment: Moment, source: str = "release") -> None:
-    """One ``alerts`` row, written as the store writes an ``AlertRaised`` event (the same code);
-    returns at once. A store that cannot be opened loses the stored copy, never the alert on
-    screen. Transitional: when the watch's alerts are ``AlertRaised`` events on the bus, the
-    store records them and this (and ``on_alert`` wiring it) goes, or each alert is two rows."""
-    from cdtui.release.events import AlertRaised
+    """One ``alerts`` row outside a session (tools, tests), written as the store writes an
+    ``AlertRaised`` event; a console tells its alerts on the bus instead (``tell``). A store
+    that cannot be opened loses the stored copy, never the alert on screen."""
     from cdtui.store import RunStore
 
     try:
@@ -58,13 +59,17 @@ class ReleasePoller:
     """Background tasks feeding ``watch``; start() on the running loop, stop() to end them."""
 
     def __init__(
-        self, watch: ReleaseWatch, project_dir: Path, *, store_alerts: bool = True
+        self,
+        watch: ReleaseWatch,
+        project_dir: Path,
+        *,
+        tell: Callable[[Event], None] | None = None,
     ) -> None:
         self.watch = watch
         self.project_dir = Path(project_dir)
         self._tasks: list[asyncio.Task[None]] = []
         self._last_seq = 0
-        self.store_alerts = store_alerts
+        self.tell = tell  # the session bus's emit; None in a read-only console (it writes nothing)
 
     def start(self) -> None:
         from cdtui.release.deployments import latest
@@ -74,8 +79,9 @@ class ReleasePoller:
             self.watch.alerts.append(moment)
         for colour, d in latest(self.project_dir).items():
             self.watch.deployed[colour] = Deployed(d.sha256, d.artifact, d.built_by)
-        if self.store_alerts:  # a read-only console writes nothing
-            self.watch.on_alert = lambda moment: store_alert(self.project_dir, moment)
+        if self.tell is not None:  # an alert is an event: the store and notifiers hear of it
+            tell = self.tell
+            self.watch.on_alert = lambda m: tell(AlertRaised(0, m.at, m.text, m.level, "monitor"))
         self._tasks = [
             asyncio.create_task(self._router_loop(), name="release-router"),
             asyncio.create_task(self._health_loop(), name="release-health"),

@@ -302,7 +302,8 @@ class ReleaseWatch:
             "paused": "warning",
         }.get(state, "info")
         if state in ("aborted", "failed"):
-            self._alert(at, f"release {state} at {previous_step}%: {reason}", "error")
+            # The session raises this alert on the bus for every front end (Session).
+            self._alert(at, f"release {state} at {previous_step}%: {reason}", "error", tell=False)
         else:
             where = f" at {step}%" if step else ""  # a return to live is 0% by definition
             self.note(at, f"{state}{where}: {reason}", level)
@@ -328,11 +329,12 @@ class ReleaseWatch:
         """One line on the timeline."""
         self.timeline.append(Moment(at, text, level))
 
-    def _alert(self, at: float, text: str, level: str) -> None:
+    def _alert(self, at: float, text: str, level: str, *, tell: bool = True) -> None:
+        """Shown here; told (``on_alert``: onto the bus) unless the core raises it itself."""
         moment = Moment(at, text, level)
         self.alerts.append(moment)
         self.timeline.append(moment)
-        if self.on_alert is not None:
+        if tell and self.on_alert is not None:
             self.on_alert(moment)
 
     # -- facts out --------------------------------------------------------------------------

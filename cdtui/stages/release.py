@@ -200,9 +200,12 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
     if ctx.cancelled:
         return ProcessResult(Status.CANCELLED, None, outcome.reason)
     if outcome.state is State.DONE:
-        from cdtui.release.context import record_released_commit
+        from cdtui.release.context import head_commit
+        from cdtui.release.events import CommitReleased
 
-        await asyncio.to_thread(record_released_commit, ctx.project_dir)
+        commit = await asyncio.to_thread(head_commit, ctx.project_dir)
+        if commit:  # the store keeps it: the next release lists what changed since
+            ctx.emit(CommitReleased(ctx.run_id, time.time(), commit))
     status = Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED
     return ProcessResult(status, None, outcome.reason)
 
@@ -279,10 +282,6 @@ async def deploy_colour(
     if result.status is not Status.SUCCEEDED:
         return f"deploy of idle {colour} failed (exit {result.exit_code}): traffic unchanged"
     if artifact is not None:
-        from cdtui.release.deployments import Deployment, record
-
-        name, digest, built_by, _ = artifact
-        now = time.time()
-        record(ctx.project_dir, Deployment(colour, digest, name, built_by, ctx.run_id, now))
-        ctx.emit(ColourDeployed(ctx.run_id, now, colour, digest, name, built_by))
+        name, digest, built_by, _ = artifact  # the store records the deployment from the event
+        ctx.emit(ColourDeployed(ctx.run_id, time.time(), colour, digest, name, built_by))
     return ""

@@ -153,9 +153,8 @@ class CdtuiApp(App[None]):
         if self.release_watch is not None and self.monitor:
             from cdtui.release.poller import ReleasePoller
 
-            self._release_poller = ReleasePoller(
-                self.release_watch, self.project_dir, store_alerts=not self.readonly
-            )
+            tell = None if self.readonly else self.session.bus.emit
+            self._release_poller = ReleasePoller(self.release_watch, self.project_dir, tell=tell)
             self._release_poller.start()
 
     def open_release_view(self) -> None:
