@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdtui.config import (
     ConfigError,
@@ -33,6 +33,7 @@ from cdtui.store import RunStore
 if TYPE_CHECKING:
     from cdtui.config.release import ReleaseSpec
     from cdtui.release.context import Refusal
+    from cdtui.release.control import StatusReport
 
 Subscriber = Callable[[Event], None]
 
@@ -208,6 +209,40 @@ class Session:
             why, _, fix = reason.removeprefix("refused: ").partition(" Ways out: ")
             refusal = Refusal("Rollback refused", why, f"Ways out: {fix}" if fix else "")
         return ActionResult(engine.run_id, status, reason, refusal)
+
+    # -- steering the release this session drives --------------------------------------------
+    def rollout(self) -> Any:
+        """The rollout of this session's release stage while it runs (None otherwise)."""
+        from cdtui.stages.release import RELEASE_STAGE
+
+        return self.engine.control_of(RELEASE_STAGE) if self.running and self.engine else None
+
+    def steer(self, action: str, who: str = "") -> bool:
+        """``promote`` (end the hold), ``pause``/``resume`` (the hold clock), ``abort`` (all
+        traffic back to live), ``rollback`` (abort, recorded as rolled back) of the release in
+        progress; False when none runs here."""
+        rollout = self.rollout()
+        if rollout is None:
+            return False
+        who = who or _current_user()
+        if action == "abort":
+            rollout.abort(f"aborted by {who}")
+        elif action == "rollback":
+            rollout.abort(f"rolled back by {who}", rollback=True)
+        elif action in ("promote", "pause", "resume"):
+            getattr(rollout, action)()
+        else:
+            raise ValueError(f"no release action {action!r}")
+        return True
+
+    async def status(self, phase: str | None = None) -> StatusReport:
+        """The split in force, both colours' health, the release state and its problems."""
+        from cdtui.release.control import status
+
+        found = self.release_phase(phase)
+        if found is None:
+            raise ValueError("this pipeline has no release phase (a release: block)")
+        return await status(found[1], self.project_dir)
 
     def engine_for(self, plan: Plan, options: EngineOptions, selection: str) -> Engine:
         """An engine for a run beside the main one (a rollback must not wait for a run to end):

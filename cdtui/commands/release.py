@@ -205,10 +205,12 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_
 
     Exit 1 when something needs an operator: the router is down or differs from the record,
     the live colour is unhealthy, or a release is in progress with nobody driving it."""
-    from cdtui.release.control import status as read_status
+    from cdtui.session import Session
 
-    spec = _spec_or_exit(project_dir, pipeline_file, phase)
-    report = asyncio.run(read_status(spec, project_dir))
+    _spec_or_exit(project_dir, pipeline_file, phase)
+    session = Session(project_dir, pipeline_file)
+    session.load(check_secrets=False)
+    report = asyncio.run(session.status(phase))
     if as_json:
         import json
 

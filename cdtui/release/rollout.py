@@ -96,6 +96,10 @@ class Rollout:
         self._abort: tuple[State, str] | None = None
 
     # -- controls ---------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
     def promote(self) -> None:
         """End the current hold now: the next step starts without waiting."""
         self._promote = True

@@ -91,10 +91,7 @@ class ReleaseScreen(WatchScreen):
 
     # -- the release this console runs -----------------------------------------------------
     def _rollout(self):
-        from cdtui.stages.release import active_rollout
-
-        engine = self.app.session.engine if self.app.session else None
-        return active_rollout(engine) if engine is not None else None
+        return self.app.session.rollout() if self.app.session else None
 
     def _no_rollout(self) -> None:
         if self.watch.releasing:
@@ -119,7 +116,7 @@ class ReleaseScreen(WatchScreen):
         if rollout.state.value not in ("step", "paused"):
             self.notify(f"Nothing to promote while the release is {rollout.state.value}.")
             return
-        rollout.promote()
+        self.app.session.steer("promote")
         self.notify(f"Promoting: the hold at {rollout.step}% ends now.")
 
     def action_pause(self) -> None:
@@ -127,11 +124,11 @@ class ReleaseScreen(WatchScreen):
         if rollout is None:
             self._no_rollout()
             return
-        if rollout._paused:
-            rollout.resume()
+        if rollout.paused:
+            self.app.session.steer("resume")
             self.notify(f"Resumed at {rollout.step}%.")
         else:
-            rollout.pause()
+            self.app.session.steer("pause")
             self.notify(f"Paused at {rollout.step}%: health is still analysed; space resumes.")
 
     def action_abort(self) -> None:
@@ -139,8 +136,7 @@ class ReleaseScreen(WatchScreen):
         if rollout is None:
             self._no_rollout()
             return
-        user = self.app.session.engine.options.user
-        rollout.abort(f"aborted by {user}")
+        self.app.session.steer("abort", self.app.session.engine.options.user)
         self.notify(f"Aborting: all traffic back to live {rollout.live}.", severity="warning")
 
     # -- release ------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ class ReleaseScreen(WatchScreen):
                 if not yes:
                     return
                 if self._rollout() is rollout and not rollout.state.finished:
-                    rollout.abort(f"rolled back by {user}", rollback=True)
+                    self.app.session.steer("rollback", user)
                     self.notify(f"Rolling back to {rollout.live}…", severity="warning")
                 else:  # it ended while the dialog was open: roll back what it left
                     self.notify("The release ended meanwhile: review the rollback again.")
