@@ -262,6 +262,7 @@ class Session:
 
     def close(self) -> None:
         if self._store is not None:
+            self._unsubscribe_store()  # an event fired after this is not recorded, not an error
             self._store.flush()
             self._store.close()
             self._store = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +71,7 @@ class CdtuiApp(App[None]):
         self.session: Session | None = None
         self.readonly = readonly
         self._stamp = None
+        self._reload_waits = False  # the file changed during a run: reload when it ends
         self._wanted_theme = theme
         self.theme_problems: list[str] = []
         self.settings_problems: list[SettingsProblem] = []  # told once; the file is left alone
@@ -188,7 +191,7 @@ class CdtuiApp(App[None]):
 
     def _watch_pipeline_file(self) -> None:
         stamp = self.session.file_stamp()
-        if stamp != self._stamp:
+        if stamp != self._stamp or (self._reload_waits and not self.session.running):
             self._stamp = stamp
             self.action_reload_config()
 
@@ -197,9 +200,11 @@ class CdtuiApp(App[None]):
         from cdtui.ui.screens.main import MainScreen
 
         if self.session.running:
-            self.notify("The pipeline file changed; it reloads when the run ends.")
-            self._stamp = None
+            if not self._reload_waits:  # told once, not on every tick until the run ends
+                self.notify("The pipeline file changed; it reloads when the run ends.")
+            self._reload_waits = True
             return
+        self._reload_waits = False
         errors = self.session.load()
         screen = self.screen
         if errors:
@@ -278,4 +283,10 @@ class CdtuiApp(App[None]):
         if self._release_poller is not None:
             await self._release_poller.stop()
         if self.session is not None:
+            task = self.session.task
+            if self.session.running and self.session.engine is not None and task is not None:
+                # The run ends on record (CANCELLED, its processes ended) before the store closes.
+                self.session.engine.cancel("the console closed")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), 30)
             self.session.close()
