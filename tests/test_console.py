@@ -302,3 +302,41 @@ async def test_the_real_console_freezes_its_startup_objects_once_open(tmp_path: 
             await wait_for(pilot, lambda: gc.get_freeze_count() > before)
     finally:
         gc.unfreeze()
+
+
+async def test_a_pipeline_file_saved_during_a_run_is_told_once_and_reloads_when_it_ends(
+    tmp_path: Path,
+):
+    app = CdtuiApp(project(tmp_path))
+    told: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        told.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: run_status(app) is Status.WAITING)
+        (tmp_path / "cdtui.yaml").write_text(PIPELINE.replace("echo deployed", "echo shipped"))
+        await pilot.pause(2.0)  # four ticks of the file watch while the run waits at its gate
+        assert sum("changed; it reloads when the run ends" in t for t in told) == 1
+        app.session.engine.cancel("test over")
+        await wait_for(pilot, lambda: not app.session.running)
+        await wait_for(
+            pilot, lambda: "shipped" in app.session.pipeline.phases[1].stages[0].command_text
+        )
+
+
+async def test_closing_the_console_ends_its_run_on_record(tmp_path: Path):
+    app = CdtuiApp(project(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: run_status(app) is Status.WAITING)
+        run_id = app.session.engine.run_id
+    from cdtui.store import RunStore
+
+    with RunStore(tmp_path) as store:
+        run = store.run(run_id)
+    assert run is not None and run.status is Status.CANCELLED
