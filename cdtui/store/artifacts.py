@@ -129,11 +129,13 @@ def expand(patterns: list[str], cwd: Path, project_dir: Path) -> list[Path]:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The file's digest; its holes are hashed as zeros without being read (reading a 2 GiB hole
+    through the page cache took 8 s, skipping it 1 s)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _copy_sparse(fd, None)[0]
+    finally:
+        os.close(fd)
 
 
 def verify_stored(path: Path, sha256: str) -> None:
@@ -165,9 +167,9 @@ def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
         position = end
 
 
-def _copy_sparse(source: int, out: int) -> tuple[str, int]:
-    """Copy ``source`` into ``out`` hashing every byte, writing no block of zeros: the holes of
-    a sparse file stay holes (a 2 GiB sparse image takes its data's blocks, not 2 GiB)."""
+def _copy_sparse(source: int, out: int | None) -> tuple[str, int]:
+    """Copy ``source`` into ``out`` (None: only hash it) hashing every byte, writing no block of
+    zeros: the holes of a sparse file stay holes (a 2 GiB sparse image takes its data's blocks)."""
     digest = hashlib.sha256()
     zeros = memoryview(bytes(CHUNK))
     size = os.fstat(source).st_size
@@ -181,17 +183,24 @@ def _copy_sparse(source: int, out: int) -> tuple[str, int]:
             if not chunk:
                 break
             digest.update(chunk)
-            view = memoryview(chunk)
-            for at in range(0, len(chunk), HOLE_BLOCK):
-                piece = view[at : at + HOLE_BLOCK]
-                if piece != zeros[: len(piece)]:
-                    os.pwrite(out, piece, done + at)
+            if out is not None:
+                _write_data(out, chunk, done, zeros)
             done += len(chunk)
     for hole in range(done, size, CHUNK):
         digest.update(zeros[: min(CHUNK, size - hole)])
     done = max(done, size)
-    os.ftruncate(out, done)
+    if out is not None:
+        os.ftruncate(out, done)
     return digest.hexdigest(), done
+
+
+def _write_data(out: int, chunk: bytes, offset: int, zeros: memoryview) -> None:
+    """Write ``chunk`` at ``offset`` but for its HOLE_BLOCKs of zeros, left as holes."""
+    view = memoryview(chunk)
+    for at in range(0, len(chunk), HOLE_BLOCK):
+        piece = view[at : at + HOLE_BLOCK]
+        if piece != zeros[: len(piece)]:
+            os.pwrite(out, piece, offset + at)
 
 
 def _open_inside(source: Path, project_dir: Path) -> int:
