@@ -1,4 +1,4 @@
-"""Checks that span fields: names, needs and secrets.
+"""Checks that span fields: names, needs, hosts, project paths and secrets.
 
 They read the loaded data rather than the model, so they still run (and report) when validation
 failed elsewhere in the file; anything malformed is skipped here because validation reports it.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from cdtui.config.errors import LocatedError, PathKey, SourceMap, did_you_mean, shorten
 from cdtui.config.models import ENV_NAME_PATTERN
@@ -47,6 +48,50 @@ def check_structure(data: dict, source: SourceMap) -> list[LocatedError]:
         errors += _check_needs(phases[phase.index], phase, seen, source)
         errors += _check_cycles(phase, source)
     errors += _check_hosts(data, phases, source)
+    errors += _check_paths(phases, source)
+    return errors
+
+
+_PATH_HINTS = {
+    "artifacts": "artifacts are files inside the project, matched from the stage's cwd (the "
+    "project dir by default), e.g. 'dist/*.whl'; copy a file built elsewhere into the project",
+    "upload": "upload: sends project files, matched from the project dir, e.g. 'dist/*.pyz'",
+    "cwd": "a local stage's cwd is a directory inside the project, relative to it (e.g. 'app'); "
+    "only a remote (on:) stage's cwd names a directory of its own, on its hosts",
+}
+
+
+def _leaves_project(value: str) -> str:
+    """Why a project-relative path or pattern is not one ('' when it is)."""
+    if value.startswith(("/", "~")):
+        return "is an absolute path"
+    if ".." in PurePosixPath(value).parts:
+        return "leaves the project with '..'"
+    return ""
+
+
+def _check_paths(phases: list, source: SourceMap) -> list[LocatedError]:
+    """``artifacts:``, ``upload:`` and a local stage's ``cwd`` stay inside the project: an absolute
+    or ``..`` path here would keep or send files from anywhere on the machine."""
+    errors: list[LocatedError] = []
+    for p_index, raw_phase in enumerate(phases):
+        for s_index, raw in enumerate(_stages(raw_phase)):
+            if not isinstance(raw, dict):
+                continue
+            stage: PathKey = ("phases", p_index, "stages", s_index)
+            found: list[tuple[str, PathKey, object]] = []
+            for field_name in ("artifacts", "upload"):
+                values = raw.get(field_name)
+                if isinstance(values, list):
+                    found += [
+                        (field_name, (*stage, field_name, i), v) for i, v in enumerate(values)
+                    ]
+            if not raw.get("on"):
+                found.append(("cwd", (*stage, "cwd"), raw.get("cwd")))
+            for field_name, path, value in found:
+                if isinstance(value, str) and (why := _leaves_project(value)):
+                    message = f"{shorten(value)!r} {why}: {field_name} must stay inside the project"
+                    errors.append(source.error(path, message, _PATH_HINTS[field_name]))
     return errors
 
 

@@ -48,6 +48,8 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     except ArtifactError as error:
         return ProcessResult(Status.FAILED, result.exit_code, str(error))
     for kept in stored:
+        if kept.replaced:
+            ctx.notice("warning", mask(kept.replaced))
         ctx.emit(ArtifactStored(*where, mask(kept.path), kept.sha256, kept.size))
     return result
 

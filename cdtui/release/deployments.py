@@ -13,9 +13,13 @@ from cdtui.store.release_state import Deployment
 __all__ = ["Deployment", "latest", "record", "release_artifact"]
 
 
-def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
-    """(path, sha256, run, stored copy) of the newest stored artifact, None when there is none."""
+def release_artifact(project_dir: Path, verify: bool = True) -> tuple[str, str, int, Path] | None:
+    """(path, sha256, run, stored copy) of the newest stored artifact, None when there is none.
+
+    The stored copy is re-hashed first (``verify``): ArtifactError names the path and both digests
+    when it no longer holds the bytes it was stored as, so a deploy never gets a corrupt file."""
     from cdtui.store import RunStore, store_exists
+    from cdtui.store.artifacts import verify_stored
 
     if not store_exists(project_dir):
         return None
@@ -24,7 +28,10 @@ def release_artifact(project_dir: Path) -> tuple[str, str, int, Path] | None:
         if not found:
             return None
         newest = found[-1]
-        return newest.path, newest.sha256, newest.run_id, store.artifact_file(newest.sha256)
+        stored = store.artifact_file(newest.sha256)
+    if verify:
+        verify_stored(stored, newest.sha256)
+    return newest.path, newest.sha256, newest.run_id, stored
 
 
 def record(project_dir: Path, deployment: Deployment) -> None:

@@ -244,12 +244,18 @@ async def deploy_colour(
     from cdtui.release.deployments import release_artifact
     from cdtui.release.events import ColourDeployed
     from cdtui.stages.run import argv_of, report_leftovers
+    from cdtui.store.artifacts import ArtifactError, verify_stored
 
     deploy = spec.deploy
     env = ctx.local_env()
     env.update(CDTUI_COLOUR=colour, CDTUI_COLOUR_URL=spec.url)
-    if artifact is None:
-        artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
+    try:  # the stored copy is re-hashed before the deploy gets it
+        if artifact is None:
+            artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
+        else:
+            await asyncio.to_thread(verify_stored, artifact[3], artifact[1])
+    except ArtifactError as error:
+        return f"deploy of idle {colour} refused: {error}: traffic unchanged"
     if artifact is not None:
         name, digest, built_by, stored = artifact
         env.update(CDTUI_ARTIFACT=str(stored), CDTUI_ARTIFACT_SHA256=digest)

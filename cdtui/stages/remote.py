@@ -42,12 +42,22 @@ class HostGroup:
 
 
 def upload_files(project_dir: Path, patterns: list[str]) -> list[Path]:
+    """Project files matched by ``upload:`` globs; a match whose real path leaves the project
+    (absolute, ``..``, a symlink out) is refused with its path, never sent."""
+    from cdtui.store.artifacts import outside_project
+
     files: list[Path] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(str(project_dir / pattern), recursive=True))
+        matches = sorted(glob.glob(pattern, root_dir=project_dir, recursive=True))
         if not matches:
             raise FileNotFoundError(f"upload: nothing matches {pattern!r} in {project_dir}")
-        files += [Path(m) for m in matches if Path(m).is_file()]
+        for match in (project_dir / m for m in matches):
+            if (real := outside_project(match, project_dir)) is not None:
+                raise PermissionError(
+                    f"upload: {match} resolves to {real}, outside the project: refused"
+                )
+            if match.is_file():
+                files.append(match)
     return files
 
 

@@ -157,7 +157,7 @@ def _last_ran(ctx: StageContext, colour: str) -> Any:
     from cdtui.release.deployments import latest, release_artifact
 
     deployment = latest(ctx.project_dir).get(colour)
-    newest = release_artifact(ctx.project_dir)
+    newest = release_artifact(ctx.project_dir, verify=False)  # deploy_colour verifies
     if deployment is None or newest is None:
         return newest
     stored = newest[3].with_name(deployment.sha256)
