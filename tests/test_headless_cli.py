@@ -153,3 +153,34 @@ def test_killed_run_is_interrupted_at_next_start(tmp_path: Path, signame: str):
     result = cdtui("history", str(tmp_path), cwd=tmp_path)
     assert "INTERRUPTED" in result.stdout and "RUNNING" not in result.stdout
     os.killpg(int((tmp_path / "pid").read_text()), signal.SIGKILL)  # the orphaned stage
+
+
+def test_a_release_phase_counts_as_its_stage_everywhere(tmp_path: Path):
+    """validate, the gate's `next:` and the summary all see the release as the stage `release`."""
+    (tmp_path / "cdtui.yaml").write_text(
+        "project: shop\n"
+        "phases:\n"
+        "  - name: Build\n"
+        "    stages:\n"
+        "      - {name: build, run: 'true'}\n"
+        "  - name: Release\n"
+        "    gate: confirm\n"
+        "    release:\n"
+        "      blue: {url: 'http://127.0.0.1:9'}\n"
+        "      green: {url: 'http://127.0.0.1:10'}\n"
+    )
+    valid = subprocess.run(
+        [sys.executable, "-m", "cdtui.cli", "validate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert valid.returncode == 0 and "(2 phases, 2 stages)" in valid.stdout, valid.stdout
+    blocked = subprocess.run(
+        [sys.executable, "-m", "cdtui.cli", "run", "--headless", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert blocked.returncode == 3, blocked.stdout + blocked.stderr
+    assert "waits for approval (next: release)" in blocked.stdout  # was an empty `next: `

@@ -39,7 +39,9 @@ def _parse_steps(value: str | None) -> list[int] | None:
     try:
         steps = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected green percentages like 10,50,100") from None
+        raise click.BadParameter(
+            f"{value!r}: expected the new colour's shares of traffic (%), like 10,50,100"
+        ) from None
     try:
         urls = {"blue": {"url": "http://blue"}, "green": {"url": "http://green"}}
         ReleaseSpec.model_validate({**urls, "steps": steps})
@@ -63,7 +65,9 @@ async def _cancellable(work: Awaitable[T]) -> T:
 @project_argument
 @file_option
 @phase_option
-@click.option("--steps", help="Green percentages instead of the pipeline's, e.g. 10,50,100.")
+@click.option(
+    "--steps", help="The new colour's shares of traffic (%) instead of the pipeline's: 10,50,100."
+)
 @click.option(
     "--reconcile", is_flag=True, help="Adopt the router's weights when they differ from the record."
 )
