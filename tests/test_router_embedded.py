@@ -374,7 +374,7 @@ def _alive(pid: int) -> bool:
     [
         ({"steps": [10, 10, 100]}, "steps must increase"),
         ({"steps": [10, 50]}, "last step must be 100"),
-        ({"steps": [0, 100]}, "1 to 100 (%)"),
+        ({"steps": [0, 100]}, "share of traffic, 1 to 100"),
         ({"strategy": "canary", "steps": [10, 50, 100]}, "canary takes two steps"),
         ({"green": {"url": "http://127.0.0.1:8001"}}, "same url"),
         ({"green": {"url": "https://127.0.0.1:8002"}}, "plain HTTP only"),
