@@ -91,7 +91,13 @@ def main() -> None:
         steps_time = max(1.0, (args.seconds - 10) / 3)
         block.update(
             hold=steps_time,
-            health={"interval": args.interval, "timeout": args.interval, "preflight": 3},
+            # One failed check is a breach here: the figure is the reaction, not the patience.
+            health={
+                "interval": args.interval,
+                "timeout": args.interval,
+                "preflight": 3,
+                "consecutive_failures": 1,
+            },
         )
         write_project(work, block)
         subprocess.run([*cli, "serve", "--detach", str(work)], check=True, capture_output=True)

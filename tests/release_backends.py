@@ -26,7 +26,12 @@ class _FaultyHandler(_ColourHandler):
             return
         if self.path == "/health":
             self.server.hits += 1
-            self._send(200, f"ok {self.server.colour}".encode())
+            if self.server.fail_next > 0:
+                self.server.fail_next -= 1
+                self._send(500, b"fault")
+                return
+            body = self.server.health_body or f"ok {self.server.colour}".encode()
+            self._send(200, body, "application/json" if body[:1] == b"{" else "text/plain")
             return
         super().do_GET()
 
@@ -41,6 +46,8 @@ class FaultyServer(ColourServer):
         self.RequestHandlerClass = _FaultyHandler
         self.fault = False
         self.delay_ms = 0.0
+        self.fail_next = 0  # the next N health checks answer 500, then it heals
+        self.health_body: bytes | None = None  # what a good /health answers instead of "ok COLOUR"
 
 
 @contextlib.contextmanager

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from release_backends import FaultyServer, faulty_server
-from routing_fixtures import free_port
+from routing_fixtures import embedded_router, free_port
+from test_release_rollout import fast, release, states
 
-from cdtui.config.release import HealthSpec
+from cdtui.config.release import HealthSpec, ReleaseSpec
+from cdtui.engine.events import Event
 from cdtui.release.health import ColourHealth, HealthChecker, Sample, probe
+from cdtui.release.rollout import Outcome, State, preflight_limit
 from cdtui.release.watch import Check, ColourSeries
 
 
@@ -128,3 +132,117 @@ async def test_an_empty_answer_on_a_kept_open_connection_does_not_wait_for_a_bod
     async with server:
         sample = await probe("green", url, HealthSpec(timeout=1))
     assert sample.ok and sample.latency_ms < 500 and sample.version == ""
+
+
+# -- what healthy means by default ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        (b'{"status": "ok", "version": "1.2.0"}', True),
+        (b'{"status": "UP"}', True),
+        (
+            b'{"status": "degraded"}',
+            True,
+        ),  # not a down word: the operator decides with body_contains
+        (b'{"status": "error", "detail": "db unreachable"}', False),
+        (b'{"status": "DOWN"}', False),
+        (b'{"status": "fail"}', False),
+        (b'{"status": "out-of-service"}', False),
+        (b'{"colour": "blue", "checks": {"db": {"status": "down"}}}', True),  # top level only
+        (b'["status", "error"]', True),
+        (b"status: error", True),  # not JSON: the HTTP status decides
+    ],
+)
+async def test_a_json_status_that_says_down_fails_a_200(blue: FaultyServer, body: bytes, ok: bool):
+    blue.health_body = body
+    sample = await probe("blue", blue.url, HealthSpec())
+    assert sample.status == 200 and sample.ok is ok
+    if not ok:
+        assert sample.error.startswith('HTTP 200 but the body says "status":')
+
+
+async def test_body_contains_replaces_the_json_status_check(blue: FaultyServer):
+    blue.health_body = b'{"status": "error", "ready": true}'
+    assert (await probe("blue", blue.url, HealthSpec(body_contains='"ready": true'))).ok
+
+
+# -- the error rate needs enough checks ----------------------------------------------------------
+
+
+def test_the_error_rate_is_judged_only_over_min_checks():
+    spec = HealthSpec()  # max_error_rate 0.1 over at least 10 checks, 3 failures in a row
+    health = ColourHealth("green")
+    health.add(sample(False))
+    assert health.breach(spec) is None  # 1 of 1 failed: too few checks to call it a rate
+    for _ in range(9):
+        health.add(sample(True))
+    assert health.breach(spec) is None  # 1 of 10 is 10%, not more
+    health.add(sample(False))
+    assert health.breach(spec) == "error rate 18% > 10% (2 of the last 11 checks failed)"
+    strict = HealthSpec(min_checks=2, max_error_rate=0.5)
+    one = ColourHealth("green")
+    one.add(sample(False))
+    assert one.breach(strict) is None
+    one.add(sample(False))
+    assert "error rate 100%" in (one.breach(strict) or "")
+
+
+def test_a_rate_that_one_failure_exceeds_is_refused_with_the_fix():
+    with pytest.raises(
+        ValueError, match=r"a single failure would abort: write max_error_rate: 0\.1"
+    ):
+        HealthSpec(max_error_rate=0.01)
+    assert HealthSpec(max_error_rate=0.05, min_checks=20).min_checks == 20
+    assert HealthSpec(max_error_rate=0).max_error_rate == 0  # "no failure at all", said outright
+
+
+# -- preflight on a real router ------------------------------------------------------------------
+
+
+@pytest.fixture
+def colours() -> Iterator[tuple[FaultyServer, FaultyServer]]:
+    with faulty_server("blue") as blue, faulty_server("green") as green:
+        yield blue, green
+
+
+async def released(
+    tmp_path: Path, colours: tuple[FaultyServer, FaultyServer], **health: object
+) -> tuple[Outcome, list[Event]]:
+    blue, green = colours
+    block = fast(blue.url, green.url, free_port(), steps=[100], hold=0.1)
+    block["health"] = {**block["health"], **health}  # type: ignore[dict-item]
+    events: list[Event] = []
+    with embedded_router(tmp_path, block):
+        outcome, _rows = await release(ReleaseSpec.model_validate(block), tmp_path, events)
+    return outcome, events
+
+
+async def test_a_colour_slower_than_the_interval_but_within_timeout_passes_preflight(
+    tmp_path: Path, colours: tuple[FaultyServer, FaultyServer]
+):
+    """0.7 s answers, 1 s timeout, 0.1 s interval: four checks take ~2.8 s, past the 1.9 s a
+    deadline counted in intervals gave; counted in max(interval, timeout) it is 10 s."""
+    colours[1].delay_ms = 700
+    outcome, events = await released(tmp_path, colours, interval=0.1, timeout=1.0, preflight=4)
+    assert outcome.state is State.DONE, outcome.reason
+    assert states(events)[:2] == [("preflight", 0), ("step", 100)]
+    assert preflight_limit(4, 0.1, 1.0) == 10.0
+
+
+async def test_one_failed_check_in_preflight_does_not_fail_it(
+    tmp_path: Path, colours: tuple[FaultyServer, FaultyServer]
+):
+    colours[1].fail_next = 1
+    outcome, _events = await released(tmp_path, colours, preflight=3)
+    assert outcome.state is State.DONE, outcome.reason
+
+
+async def test_a_colour_that_keeps_failing_still_fails_preflight(
+    tmp_path: Path, colours: tuple[FaultyServer, FaultyServer]
+):
+    colours[1].fault = True
+    outcome, _events = await released(tmp_path, colours, preflight=3)
+    assert outcome.state is State.FAILED
+    assert "idle green failed preflight: 3 consecutive failed checks (HTTP 500" in outcome.reason

@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from cdtui.config.errors import LocatedError, PathKey, SourceMap, did_you_mean, shorten
+from cdtui.config.errors import (
+    LocatedError,
+    PathKey,
+    SourceMap,
+    did_you_mean,
+    shorten,
+    suggestion,
+)
 from cdtui.config.models import ENV_NAME_PATTERN
 from cdtui.config.secrets import secret_problem
 
@@ -124,14 +131,12 @@ def _check_hosts(data: dict, phases: list, source: SourceMap) -> list[LocatedErr
                     path = (*path, t_index)
                 if target.startswith("tag:"):
                     if target[4:] not in tags:
-                        match = did_you_mean(target[4:], sorted(tags))
                         message = f"no host has the tag {shorten(target[4:])!r}"
-                        message += f" (did you mean 'tag:{match}'?)" if match else ""
+                        message += suggestion(target[4:], sorted(tags), prefix="tag:")
                         errors.append(source.error(path, message, "tags come from hosts.*.tags"))
                 elif target not in hosts:
                     match = did_you_mean(target, list(hosts))
-                    message = f"unknown host {shorten(target)!r}"
-                    message += f" (did you mean {match!r}?)" if match else ""
+                    message = f"unknown host {shorten(target)!r}{suggestion(target, list(hosts))}"
                     hint = f"hosts: {', '.join(hosts) or 'none defined (add a hosts: section)'}"
                     errors.append(source.error(path, message, "" if match else hint))
     return errors
@@ -242,7 +247,7 @@ def _unknown_need(
         )
     candidates = [stage for stage in phase.stages if stage != name]
     match = did_you_mean(need, candidates)
-    message = f"unknown stage {shown!r}" + (f" (did you mean {match!r}?)" if match else "")
+    message = f"unknown stage {shown!r}{suggestion(need, candidates)}"
     hint = "" if match else f"stages of this phase: {', '.join(candidates) or 'none other'}"
     return source.error(path, message, hint)
 

@@ -1,4 +1,7 @@
-"""Durations as operators write them: ``10s``, ``500ms``, ``1m30s``, ``2h`` or plain seconds."""
+"""Durations as operators write them: ``10s``, ``500ms``, ``1m30s``, ``2h``.
+
+A pipeline file must name the unit (``timeout: 10`` reads as seconds to one person and minutes
+to another); models built in Python, and JSON pipeline files, may give plain seconds."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import math
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationInfo
 
 MAX_SECONDS = 30 * 86400
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -47,7 +50,32 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+UNITS_REQUIRED = "durations_need_units"
+"""Validation context key: set by the loader for a YAML pipeline file."""
+
+
+def unitless(value: float) -> str:
+    """Why a bare number is refused, with the two readings it could have."""
+    shown = f"{value:g}"
+    return (
+        f"the duration {shown} has no unit: write {shown}s for seconds or {shown}m for minutes "
+        "(units: ms, s, m, h)"
+    )
+
+
+def _validate(value: object, info: ValidationInfo) -> float:
+    if (
+        info.context
+        and info.context.get(UNITS_REQUIRED)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value != 0  # zero is zero in every unit
+    ):
+        raise ValueError(unitless(value))
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_validate)]
 
 
 def format_setting(seconds: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,22 +74,63 @@ def shorten(text: str, limit: int = _MAX_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def damerau(a: str, b: str) -> int:
+    """Edits from a to b, a swap of two neighbours counting one (optimal string alignment):
+    the commonest typo (``lnit`` for ``lint``) is one edit, not two."""
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, row = row, current
+    return row[-1]
+
+
+def _allowed_edits(word: str) -> int:
+    """Short words allow one edit, else suggestions are noise; longer ones two or three."""
+    return 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
+
+
+def close_matches(word: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """Up to ``limit`` candidates close to a probable typo, the closest first.
+
+    Ties go to a candidate with the same letters (a pure transposition), then to one with the
+    same first letter, then to file order."""
+    options = list(dict.fromkeys(c for c in candidates if c != word))
+    if not options or len(word) > 100:
+        return []
+    same_case = [o for o in options if o.lower() == word.lower()]
+    folded = word.lower()
+    allowed = _allowed_edits(word)
+    scored: list[tuple[int, bool, bool, int, str]] = []
+    for order, option in enumerate(options):
+        if option in same_case or abs(len(option) - len(word)) > allowed:
+            continue
+        distance = damerau(folded, option.lower())
+        if distance <= allowed and distance < max(len(word), len(option)):
+            anagram = sorted(folded) == sorted(option.lower())
+            first = option[:1].lower() == folded[:1]
+            scored.append((distance, not anagram, not first, order, option))
+    return (same_case + [option for *_, option in sorted(scored)])[:limit]
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a probable typo, if any is close enough to be worth suggesting."""
-    options = [c for c in candidates if c != word]
-    if not options or len(word) > 100:
-        return None
-    for option in options:
-        if option.lower() == word.lower():
-            return option
-    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    matches = close_matches(word, candidates, 1)
     return matches[0] if matches else None
 
 
-def suggestion(word: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` or nothing, ready to append to a message."""
-    match = did_you_mean(word, candidates)
-    return f" (did you mean {match!r}?)" if match else ""
+def suggestion(word: str, candidates: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean 'x'?)``, `` (did you mean 'x', 'y' or 'z'?)`` or nothing."""
+    matches = [repr(prefix + m) for m in close_matches(word, candidates)]
+    if not matches:
+        return ""
+    listed = matches[0] if len(matches) == 1 else f"{', '.join(matches[:-1])} or {matches[-1]}"
+    return f" (did you mean {listed}?)"
 
 
 def describe(value: object) -> str:

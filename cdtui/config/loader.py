@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from cdtui.config.checks import check_secret_refs, check_structure
+from cdtui.config.durations import UNITS_REQUIRED
 from cdtui.config.errors import (
     FILE_PATH,
     ConfigError,
@@ -27,6 +28,7 @@ from cdtui.config.errors import (
     ordered,
     syntax_error,
 )
+from cdtui.config.habits import check_habits
 from cdtui.config.models import Pipeline
 from cdtui.config.validation import validation_errors
 
@@ -112,15 +114,23 @@ def _load(path: Path, environ: Mapping[str, str], check_secrets: bool) -> Pipeli
         raise ConfigError(ordered(errors))
     pipeline = None
     try:
-        pipeline = Pipeline.model_validate(data)
+        pipeline = Pipeline.model_validate(data, context=_context(root))
     except ValidationError as exc:
         errors += validation_errors(exc, data, walker.source, Pipeline)
     errors += check_structure(data, walker.source)
+    errors += check_habits(data, walker.source)
     if check_secrets:
         errors += check_secret_refs(data, walker.source, environ)
     if errors or pipeline is None:
         raise ConfigError(ordered(errors))
     return pipeline
+
+
+def _context(root: yaml.Node) -> dict[str, bool]:
+    """A YAML file names its durations' units; a JSON one (``{...}`` at the top), which scripts
+    write, may give plain seconds."""
+    json_like = isinstance(root, yaml.MappingNode) and root.flow_style is True
+    return {UNITS_REQUIRED: not json_like}
 
 
 def _whole_file(

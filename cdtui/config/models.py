@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
 from pydantic_core import ValidationError as CoreValidationError
 
@@ -64,7 +71,7 @@ class Stage(Model):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _kind_key(cls, data: Any, handler: Any) -> Stage:
+    def _kind_key(cls, data: Any, handler: Any, info: ValidationInfo) -> Stage:
         """Pull a registered kind's key out before the common fields are validated, and report
         both sets of errors together, each at its own path."""
         if not isinstance(data, dict):
@@ -82,7 +89,7 @@ class Stage(Model):
                 specs[key] = value
                 continue
             try:
-                specs[key] = model.model_validate(value)
+                specs[key] = model.model_validate(value, context=info.context)
             except ValidationError as exc:
                 errors += [_nested(key, e) for e in exc.errors()]
         stage = None

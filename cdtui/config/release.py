@@ -141,15 +141,26 @@ class ColourSpec(Model):
         return value
 
 
+HEALTH_WINDOW = 20
+"""Checks per colour that the error rate and p95 are computed over (the last ones)."""
+
+
 class HealthSpec(Model):
-    """What healthy means for a colour, checked before and during each step."""
+    """What healthy means for a colour, checked before and during each step.
+
+    A check passes when the answer has ``expect_status`` within ``timeout`` and, if
+    ``body_contains`` is set, holds that text; without it, a JSON answer whose ``status`` says
+    down (``fail``, ``error``, ``down``, ...) fails. A colour breaches after
+    ``consecutive_failures`` failed checks in a row, or once ``min_checks`` checks are in the
+    window, when more than ``max_error_rate`` of them failed."""
 
     path: str = "/health"
     interval: Duration = 1.0
     timeout: Duration = 2.0
     expect_status: int = Field(200, ge=100, le=599)
     body_contains: str | None = None
-    max_error_rate: float = Field(0.01, ge=0.0, le=1.0)
+    max_error_rate: float = Field(0.1, ge=0.0, le=1.0)
+    min_checks: int = Field(10, ge=1, le=HEALTH_WINDOW)
     max_p95_ms: float | None = Field(None, gt=0)
     consecutive_failures: int = Field(3, ge=1, le=1000)
     preflight: int = Field(3, ge=0, le=1000)
@@ -167,6 +178,19 @@ class HealthSpec(Model):
         if value <= 0:
             raise ValueError("must be more than 0s")
         return value
+
+    @model_validator(mode="after")
+    def _rate_can_be_judged(self) -> HealthSpec:
+        """A rate under one failure in ``min_checks`` would abort on any single failed check:
+        say so rather than surprise the operator mid-release."""
+        if 0 < self.max_error_rate < 1 / self.min_checks:
+            raise ValueError(
+                f"max_error_rate {self.max_error_rate:g} is less than one failed check in "
+                f"min_checks ({self.min_checks}), so a single failure would abort: write "
+                f"max_error_rate: {1 / self.min_checks:g} or more, raise min_checks (at most "
+                f"{HEALTH_WINDOW}), or for 'any failure aborts' write consecutive_failures: 1"
+            )
+        return self
 
 
 class ReleaseSpec(Model):

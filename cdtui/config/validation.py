@@ -81,10 +81,7 @@ def phrase_validation_error(
         message = f"missing required key '{last}'" + (f": {help_}" if help_ else "")
         return source.error(path, message)  # not in the file: located at the mapping that lacks it
     if kind == "extra_forbidden" and isinstance(last, str):
-        hint = "" if did_you_mean(last, fields) else f"known keys here: {', '.join(fields)}"
-        return source.error(
-            path, f"unknown key {shorten(last)!r}{suggestion(last, fields)}", hint, key=True
-        )
+        return _unknown_key(path, last, value, fields, source)
     if kind in _EXPECTED:
         return source.error(
             path, expected_message(path, kind, value), _quote_hint(path, kind, value, source)
@@ -113,6 +110,44 @@ def phrase_validation_error(
     if not isinstance(value, list | dict):
         message += f", got {describe(value)}"
     return source.error(path, message)
+
+
+FOREIGN_KEYS: dict[str, tuple[str | None, str]] = {
+    "working-directory": ("cwd", "cwd: {value} (relative to the project)"),
+    "timeout-minutes": ("timeout", "durations name their unit: timeout: {value}m"),
+    "continue-on-error": ("continue_on_error", "continue_on_error: {value}"),
+    "allow_failure": ("continue_on_error", "continue_on_error: {value}"),
+    "runs-on": (None, "stages run here unless on: names hosts (or tag:NAME) from hosts:"),
+    "script": ("run", "run: | with one shell line per line"),
+    "steps": ("stages", "stages: a list of {name, run}"),
+    "jobs": ("phases", "phases: a list of {name, stages}"),
+    "uses": (None, "write the step's work as a run: command"),
+    "with": (None, "pass values with env: NAME: value"),
+    "shell": (None, "run: TEXT runs in bash; run: [argv] runs without a shell"),
+}
+"""Keys that GitHub Actions (and GitLab CI) users write, and cdtui's word for each, if any."""
+
+
+def _unknown_key(
+    path: PathKey, key: str, value: object, fields: Sequence[str], source: SourceMap
+) -> LocatedError:
+    """Another CI tool's word gets cdtui's (or "none"); a typo gets up to three candidates."""
+    foreign = FOREIGN_KEYS.get(key)
+    if foreign is not None and (foreign[0] is None or foreign[0] in fields):
+        word, hint = foreign
+        shown = shorten(str(value).lower() if isinstance(value, bool) else str(value), 30)
+        hint = hint.format(value=shown if isinstance(value, str | int | float) else "...")
+        said = f"cdtui's key is {word!r}" if word else "cdtui has no such key"
+        return source.error(path, f"unknown key {key!r} ({said})", hint, key=True)
+    snake = key.replace("-", "_")
+    if snake != key and snake in fields:
+        return source.error(
+            path, f"unknown key {shorten(key)!r} (did you mean {snake!r}?)", key=True
+        )
+    hint = "" if did_you_mean(key, fields) else f"known keys here: {', '.join(fields)}"
+    return source.error(
+        path, f"unknown key {shorten(key)!r}{suggestion(key, fields)}", hint, key=True
+    )
 
 
 def expected_message(path: PathKey, kind: str, value: object) -> str:

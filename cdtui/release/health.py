@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import re
 import ssl
@@ -18,14 +19,19 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
-from cdtui.config.release import HealthSpec
+from cdtui.config.release import HEALTH_WINDOW, HealthSpec
 
-WINDOW = 20
+WINDOW = HEALTH_WINDOW
 """Samples per colour that the error rate and p95 are computed over."""
 MAX_BODY = 64 * 1024
 VERSION_BODY = 4096
 """Bytes of a health answer searched for a version (``"version": "1.2.0"`` in JSON)."""
 _VERSION = re.compile(rb'"version"\s*:\s*"([^"\\]{1,64})"')
+DOWN_STATUSES = frozenset(
+    {"fail", "failed", "failure", "error", "down", "unhealthy", "out_of_service", "critical", "ko"}
+)
+"""A JSON health answer's top-level ``status`` values that mean not healthy, whatever the HTTP
+status (Spring's ``DOWN``, the IETF health draft's ``fail``, the usual ``error``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +82,27 @@ async def probe(colour: str, base_url: str, spec: HealthSpec) -> Sample:
     ok = not error and status == spec.expect_status
     if ok and spec.body_contains is not None and spec.body_contains.encode() not in body:
         ok, error = False, f"body lacks {spec.body_contains!r}"
+    elif ok and spec.body_contains is None and (down := _says_down(body)) is not None:
+        ok, error = False, f'HTTP {status} but the body says "status": {down!r}'
     if not error and not ok:
         error = f"HTTP {status}, expected {spec.expect_status}"
     found = _VERSION.search(body)
     version = found.group(1).decode(errors="replace") if found else ""
     return Sample(colour, ok, latency, status, time.time(), error, version)
+
+
+def _says_down(body: bytes) -> str | None:
+    """The ``status`` of a JSON object answer when it names a down state, else None."""
+    if not body.lstrip().startswith(b"{"):
+        return None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if isinstance(status, str) and status.strip().lower().replace("-", "_") in DOWN_STATUSES:
+        return status
+    return None
 
 
 def _host_header(parts: SplitResult) -> str:
@@ -193,7 +215,7 @@ class ColourHealth(HealthWindow[Sample]):
         if self.consecutive_failures >= spec.consecutive_failures:
             why = self.last.error if self.last else ""
             return f"{self.consecutive_failures} consecutive failed checks ({why})"
-        if self.recent and self.error_rate > spec.max_error_rate:
+        if len(self.recent) >= spec.min_checks and self.error_rate > spec.max_error_rate:
             return (
                 f"error rate {self.error_rate:.0%} > {spec.max_error_rate:.0%} "
                 f"({self.failed} of the last {len(self.recent)} checks failed)"
@@ -257,7 +279,8 @@ class HealthChecker:
         return sample
 
     async def _loop(self, colour: str) -> None:
-        """Fixed-rate ticks: a slow check does not stretch the interval (timeout < interval)."""
+        """Fixed-rate ticks; checks of one colour never overlap, so one slower than ``interval``
+        (allowed up to ``timeout``) is followed at once by the next."""
         next_at = time.monotonic()
         while True:
             await self.check_once(colour)

@@ -60,6 +60,13 @@ class Outcome:
     breach_to_live_s: float | None = None  # first failing check of idle -> 100% live
 
 
+def preflight_limit(need: int, interval: float, timeout: float) -> float:
+    """Seconds preflight waits for ``need`` good checks in a row. Checks of a colour never
+    overlap, so one comes every ``max(interval, timeout)`` at worst; five spare checks allow for
+    a slow start, and one more ``timeout`` for the check in flight at the deadline."""
+    return (need + 5) * max(interval, timeout) + timeout
+
+
 class Rollout:
     """One release on one router. Controls (promote, pause, resume, abort) may come any time."""
 
@@ -174,18 +181,19 @@ class Rollout:
 
     async def _preflight(self) -> Outcome | None:
         health = self.checker.health[self.idle]
-        need = self.spec.health.preflight
-        limit = (need + 5) * self.spec.health.interval + self.spec.health.timeout
+        spec = self.spec.health
+        need = spec.preflight
+        limit = preflight_limit(spec.preflight, spec.interval, spec.timeout)
         deadline = time.monotonic() + limit
         while health.consecutive_ok < need:
             if self._abort is not None:
                 return self._unchanged(self._abort[0], self._abort[1])
-            breach = health.breach(self.spec.health)
+            breach = health.breach(spec)
             if breach is None and time.monotonic() > deadline:
                 breach = f"not {need} healthy checks in a row within {limit:g}s"
             if breach is not None:
                 return self._unchanged(State.FAILED, f"idle {self.idle} failed preflight: {breach}")
-            await self._sleep(self.spec.health.interval)
+            await self._sleep(spec.interval)
         return None
 
     async def _live_does_not_answer(self) -> bool:
