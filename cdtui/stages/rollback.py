@@ -124,6 +124,7 @@ async def _redeploy(
 ) -> ProcessResult | None:
     """Deploy ``target`` with what it last ran, then wait for its preflight checks."""
     from cdtui.release.health import probe
+    from cdtui.release.rollout import preflight_limit
 
     colour = getattr(spec, target)
     if serving:
@@ -137,7 +138,8 @@ async def _redeploy(
     if failed:
         return ProcessResult(Status.FAILED, None, failed)
     need, interval = spec.health.preflight, spec.health.interval
-    deadline = asyncio.get_running_loop().time() + (need + 5) * interval + spec.health.timeout
+    limit = preflight_limit(need, interval, spec.health.timeout)
+    deadline = asyncio.get_running_loop().time() + limit
     passed = 0
     while passed < need:
         sample = await probe(target, colour.url, spec.health)
