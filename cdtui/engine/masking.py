@@ -126,7 +126,9 @@ class SecretMasker:
         finds = [(index, start) for index, start, _ in hits]
         for _, start, end in hits:
             window = data[start + 1 : end + self._widest - 1]
-            for index, inner, _ in self._finder_all.find_matches_as_indexes(window, overlapping=True):
+            for index, inner, _ in self._finder_all.find_matches_as_indexes(
+                window, overlapping=True
+            ):
                 if start + 1 + inner < end:
                     finds.append((index, start + 1 + inner))
         return finds
@@ -155,7 +157,9 @@ class SecretMasker:
         found = self._start_finder.find_matches_as_indexes(tail, overlapping=True)
         for _, start, end in sorted(found, key=lambda match: match[1]):
             rest = tail[start:]
-            if any(len(f) > len(rest) and f.startswith(rest) for f in self._starts[tail[start:end]]):
+            if any(
+                len(f) > len(rest) and f.startswith(rest) for f in self._starts[tail[start:end]]
+            ):
                 held = len(rest)
                 break
         if not held:
@@ -185,11 +189,14 @@ def _add_checks(checks: dict[bytes, list[Check]], value: str) -> None:
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
-    return len(os.path.commonprefix([a, b]))
+    size, most = 0, min(len(a), len(b))
+    while size < most and a[size] == b[size]:
+        size += 1
+    return size
 
 
 def _common_suffix(a: bytes, b: bytes) -> int:
-    return len(os.path.commonprefix([a[::-1], b[::-1]]))
+    return _common_prefix(a[::-1], b[::-1])
 
 
 def _replace(data: bytes, cut: int, spans: list[Span]) -> bytes:
