@@ -24,6 +24,8 @@ GRAM = 8  # a wrapped piece shorter than this is kept: at most 6 bytes of the va
 _START = 4  # the hold-back finds where a form may begin by its first bytes
 _ENCODED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
 
+_RUN_WINDOW = 64  # a longer run at the end of a read is taken for a line of an encoding
+_NEWLINE = ord("\n")
 _MIN_ANCHOR = 6  # a shorter shared run would be found too often: each form is then a pattern
 Span = tuple[int, int]
 Check = tuple[bytes, int, bool]  # (form, where the pattern sits in it, a piece is enough)
@@ -77,7 +79,7 @@ class SecretMasker:
     def mask_bytes(self, data: bytes) -> bytes:
         if not self.forms:
             return data
-        return self._masked(data, len(data))[0]
+        return bytes(self._masked(data, len(data))[0])
 
     def mask_file(self, path: Path) -> None:
         """Rewrite a file a stage wrote (its metrics) masked, so what is kept holds no secret."""
@@ -97,7 +99,7 @@ class SecretMasker:
         return StreamMasker(self)
 
     # -- the work ---------------------------------------------------------------------------
-    def _masked(self, data: bytes, cut: int) -> tuple[bytes, int]:
+    def _masked(self, data: bytes, cut: int) -> tuple[bytes | memoryview, int]:
         """``data[:cut]`` masked (``cut`` moves past a form that starts before it), and the cut."""
         spans: list[Span] = []
         for index, start in self._finds(data):
@@ -151,7 +153,9 @@ class SecretMasker:
 
     def _held(self, data: bytes) -> int:
         """How many trailing bytes must wait for more: a possible start of a form, or of a
-        wrapped piece (a run of encoding characters shorter than two grams)."""
+        wrapped line (a run of encoding characters since the line began: its last GRAM - 1, or
+        all of it while it is shorter than two grams, so neither side of the read is too short
+        to be recognised)."""
         tail = data[-(self._longest - 1) :] if self._longest > 1 else b""
         held = 0
         found = self._start_finder.find_matches_as_indexes(tail, overlapping=True)
@@ -165,8 +169,10 @@ class SecretMasker:
         if not held:
             short = range(min(_START - 1, len(tail)), 0, -1)
             held = next((n for n in short if tail[-n:] in self._short_prefixes), 0)
-        end = data[-(2 * GRAM) :]
+        end = data[-_RUN_WINDOW:]
         run = len(end) - len(end.rstrip(_ENCODED))
+        if not run or (run < len(end) and end[-run - 1] != _NEWLINE):
+            return held  # a word after a space waits for nothing: a prompt shows at once
         return max(held, run if run < 2 * GRAM - 1 else GRAM - 1)
 
 
@@ -199,20 +205,24 @@ def _common_suffix(a: bytes, b: bytes) -> int:
     return _common_prefix(a[::-1], b[::-1])
 
 
-def _replace(data: bytes, cut: int, spans: list[Span]) -> bytes:
-    """``data[:cut]`` with each span (merged where they overlap) replaced by the mask."""
+def _replace(data: bytes, cut: int, spans: list[Span]) -> bytes | memoryview:
+    """``data[:cut]`` with each span (merged where they overlap) replaced by the mask.
+
+    Without a copy when nothing is masked: at GB/s a copy of each read costs as much as the search.
+    """
+    view = memoryview(data)
     if not spans:
-        return data[:cut]
-    out: list[bytes] = []
+        return data if cut == len(data) else view[:cut]
+    out: list[bytes | memoryview] = []
     pos = 0
     for start, end in sorted(spans):
         if end <= pos:
             continue
         if start >= pos:
-            out.append(data[pos:start])
+            out.append(view[pos:start])
             out.append(_MASK_BYTES)
         pos = end
-    out.append(data[pos:cut])
+    out.append(view[pos:cut])
     return b"".join(out)
 
 
@@ -223,7 +233,9 @@ class StreamMasker:
         self._masker = masker
         self._pending = b""
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> bytes | memoryview:
+        """What of ``chunk`` (after what was held) can go out now, masked; a view, not a copy,
+        when nothing in it was masked."""
         masker = self._masker
         if not masker:
             return chunk
