@@ -190,3 +190,18 @@ def test_mask_file_rewrites_only_what_holds_a_secret(tmp_path):
     masker.mask_file(tmp_path / "absent.jsonl")
     assert json.loads(leaky.read_text())["name"] == "t ***"
     assert clean.stat().st_mtime_ns == before
+
+
+def test_a_secret_beginning_inside_another_is_masked_too():
+    masker = SecretMasker(["abcdefgh12", "h12345678z"])
+    out = masker.mask_bytes(b"see abcdefgh12345678z here")
+    assert b"abcdefgh" not in out and b"345678z" not in out and out.startswith(b"see ***")
+
+
+def test_many_secrets_are_each_masked_in_each_form():
+    secrets = [f"secret-{i:02d}-{'xyz' * 3}" for i in range(40)]  # several automata
+    masker = SecretMasker(secrets)
+    for secret in secrets:
+        raw = secret.encode()
+        for form in (raw, raw.hex().encode(), base64.b64encode(raw), quote_plus(secret).encode()):
+            assert masker.mask_bytes(b"[" + form + b"]").startswith(b"[***"), (secret, form)

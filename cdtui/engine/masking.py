@@ -26,6 +26,7 @@ _ENCODED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
 
 _RUN_WINDOW = 64  # a longer run at the end of a read is taken for a line of an encoding
 _NEWLINE = ord("\n")
+_GROUP = 64  # patterns per automaton: more and it cannot use its SIMD prefilter
 _MIN_ANCHOR = 6  # a shorter shared run would be found too often: each form is then a pattern
 Span = tuple[int, int]
 Check = tuple[bytes, int, bool]  # (form, where the pattern sits in it, a piece is enough)
@@ -47,9 +48,14 @@ class SecretMasker:
             return
         self._longest = len(self.forms[0])
         found = sorted(checks)
-        # leftmost-first lets the automaton use its SIMD prefilter (4x faster than overlapping
-        # search here); what it skips (a find starting inside another) the window search adds
-        self._finder = BytesAhoCorasick(found, matchkind=MatchKind.LeftmostFirst)
+        # Leftmost-first with at most 64 patterns lets the automaton use its SIMD prefilter
+        # (3-4x faster than one overlapping search of them all); what it skips (a find that
+        # starts inside another) the window search adds.
+        groups = -(-len(found) // _GROUP)
+        self._finders = [
+            (BytesAhoCorasick(found[i::groups], matchkind=MatchKind.LeftmostFirst), i, groups)
+            for i in range(groups)
+        ]
         self._finder_all = BytesAhoCorasick(found)
         self._widest = max(map(len, found))
         self._checks = [checks[f] for f in found]
@@ -124,8 +130,12 @@ class SecretMasker:
 
     def _finds(self, data: bytes) -> list[tuple[int, int]]:
         """(pattern, start) of every pattern in ``data``, overlapping ones too."""
-        hits = self._finder.find_matches_as_indexes(data)
-        finds = [(index, start) for index, start, _ in hits]
+        finds: list[tuple[int, int]] = []
+        hits: list[tuple[int, int, int]] = []
+        for finder, first, step in self._finders:
+            found = finder.find_matches_as_indexes(data)
+            finds += [(first + index * step, start) for index, start, _ in found]
+            hits += found
         for _, start, end in hits:
             window = data[start + 1 : end + self._widest - 1]
             for index, inner, _ in self._finder_all.find_matches_as_indexes(
