@@ -20,7 +20,12 @@ from cdtui.engine.plan import make_plan
 from cdtui.store import RunStore
 
 
-def engine_with_store(pipeline_dict: dict[str, Any], project_dir: Path, jobs: int = 1):
+def engine_with_store(
+    pipeline_dict: dict[str, Any],
+    project_dir: Path,
+    jobs: int = 1,
+    secrets: dict[str, str] | None = None,
+):
     os.chdir(project_dir)  # as the CLI does: stages then spawn without changing directory
     pipeline = Pipeline.model_validate(pipeline_dict)
     store = RunStore(project_dir)
@@ -30,6 +35,7 @@ def engine_with_store(pipeline_dict: dict[str, Any], project_dir: Path, jobs: in
         make_plan(pipeline),
         project_dir=project_dir,
         run_id=run_id,
+        secrets=secrets,
         options=EngineOptions(jobs=jobs),
     )
     engine.subscribe(store.record)

@@ -30,6 +30,7 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     with contextlib.suppress(ValueError):
         shown = str(ctx.metrics.relative_to(ctx.project_dir))
     found, warnings = await asyncio.to_thread(read_metrics, ctx.metrics, shown)
+    await asyncio.to_thread(ctx.masker.mask_file, ctx.metrics)  # it is kept beside the log
     for text in warnings:
         ctx.notice("warning", text)
     mask = ctx.masker.mask_text
