@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from cdtui.engine.events import (
     Event,
@@ -22,16 +22,20 @@ from cdtui.engine.events import (
     Notice,
     PhaseStarted,
     RunFinished,
+    StageFinished,
     StageOutput,
     StageStarted,
+    Status,
 )
 from cdtui.engine.state import RunState
+from cdtui.presentation import stage_outcome
 from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
 from cdtui.ui.widgets.command_log import CommandLog
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
 from cdtui.ui.widgets.run_header import RunHeader
@@ -53,7 +57,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("e", "pane('first_error')", "First error", show=False),
         Binding("t", "pane('toggle_timestamps')", "Timestamps", show=False),
         Binding("m", "pane('add_marker')", "Marker", show=False),
-        Binding("G", "pane('follow')", "Follow the end", show=False),
+        Binding("end,G", "pane('follow')", "Follow the end", show=False),
         Binding("f", "filter", "Filter", show=False),
         Binding("F", "filter_out", "Filter out", show=False),
         Binding("v", "split", "Split", show=False),
@@ -102,7 +106,7 @@ class MainScreen(RunActions, Screen[None]):
                     yield LogPane(id="second")
                 yield Input(placeholder="search the log (Enter; Esc closes)", id="query")
         yield CommandLog(id="commands")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.phase_tree = self.query_one(PhaseTree)
@@ -159,6 +163,9 @@ class MainScreen(RunActions, Screen[None]):
             self.command_log.record(event.host, event.command, event.at)
             if (event.phase, event.stage) == self._selected_key():
                 self._show_selected()
+        elif isinstance(event, StageFinished):
+            if (event.phase, event.stage) == self._selected_key():
+                self._show_selected()  # its title says how it ended
         elif isinstance(event, GateWaiting) and (watch is None or event.phase != watch.phase):
             self.notify(
                 f"Phase {event.phase} waits for approval: press a to review.",
@@ -170,6 +177,7 @@ class MainScreen(RunActions, Screen[None]):
             where = f"{event.stage}: " if event.stage else ""
             self.notify(where + event.text, severity=event.level, timeout=6)
         elif isinstance(event, RunFinished):
+            self._open_first_failure()
             severity = "information" if event.status.ok else "error"
             self.notify(
                 f"Run #{event.run_id} {event.status.lower()}"
@@ -218,6 +226,14 @@ class MainScreen(RunActions, Screen[None]):
                 self._show_selected()
         self._dirty = True
 
+    def _open_first_failure(self) -> None:
+        """After a run the pane shows what to read: the first failure, not the last stage that
+        happened to finish (unless the operator chose a stage meanwhile)."""
+        failed = self.state.failed_stages()
+        if failed and self.phase_tree.following:
+            self.phase_tree.select_stage(*failed[0])
+            self._show_selected()
+
     # -- selection and logs ------------------------------------------------------------
     def _selected_key(self) -> tuple[str, str] | None:
         ref = self.phase_tree.selected if hasattr(self, "phase_tree") else None
@@ -248,8 +264,21 @@ class MainScreen(RunActions, Screen[None]):
             self.first.show(None, f"{where}select a stage to see its log")
             return
         path = self._log_for(*key)
-        title = f"{key[0]} / {key[1]}"
-        self.first.show(path, title if path else f"{title}: not started")
+        self.first.show(path, self._pane_title(*key, logged=path is not None))
+
+    def _pane_title(self, phase: str, stage: str, *, logged: bool) -> str:
+        """``Build / test · FAILED: exit code 3``; a stage with no log says why it has none."""
+        title = f"{phase} / {stage}"
+        ps = self.state.phases.get(phase)
+        st = ps.stages.get(stage) if ps else None
+        if st is None:
+            return f"{title}: not started"
+        why = stage_outcome(st.status, st.reason, st.exit_code)
+        if st.status.finished and st.status is not Status.SUCCEEDED:
+            return f"{title} · {st.status.replace('_', ' ')}" + (f": {why}" if why else "")
+        if not logged:
+            return f"{title}: {why or 'not started'}"
+        return title
 
     def on_phase_tree_stage_chosen(self, event: PhaseTree.StageChosen) -> None:
         self._show_selected()

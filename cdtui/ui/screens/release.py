@@ -10,13 +10,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.moment_list import MomentList
 from cdtui.ui.widgets.rollout_panel import RolloutPanel
 from cdtui.ui.widgets.traffic_bar import TrafficBar
@@ -36,7 +37,7 @@ class ReleaseScreen(WatchScreen):
         Binding("x", "abort", "Abort", tooltip="Stop the release: all traffic back to live"),
         Binding("m", "monitor", "Monitor", tooltip="Production health and alert history"),
         Binding("escape,w", "close", "Pipeline", tooltip="Back to the pipeline view"),
-        Binding("question_mark", "help", "Help", show=False),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
     DEFAULT_CSS = """
@@ -58,7 +59,7 @@ class ReleaseScreen(WatchScreen):
         with Vertical():
             yield RolloutPanel(id="rollout")
             yield MomentList(id="timeline")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.watch.changed = True

@@ -13,7 +13,7 @@ from textual.widgets.tree import TreeNode
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import Status
 from cdtui.engine.state import PhaseState, RunState, StageState
-from cdtui.presentation import ICONS
+from cdtui.presentation import ICONS, stage_outcome
 from cdtui.ui import clock
 
 STATUS_VAR = {
@@ -154,4 +154,7 @@ class PhaseTree(Tree[NodeRef]):
             text.append(f" #{stage.attempt}", style="dim")
         if stage.host != "local":
             text.append(f" @{stage.host}", style="dim italic")
+        if stage.status.finished and stage.status is not Status.SUCCEEDED:
+            why = stage_outcome(stage.status, stage.reason, stage.exit_code)
+            text.append(f" {why}", style=style if not stage.status.ok else "dim")
         return text
