@@ -219,3 +219,16 @@ def test_each_theme(snap_compare, tmp_path: Path, theme: str):
     project = make_project(tmp_path)
     stored_run(project, finished=True, failed=True)
     assert snap_compare(app_for(project, theme=theme), terminal_size=SIZE, run_before=ready)
+
+
+def test_skipped_with_its_reason(snap_compare, tmp_path: Path):
+    """A skipped stage has no log: its pane says why (``needs 'bdd', which failed``)."""
+    project = make_project(tmp_path)
+    stored_run(project, finished=True, failed=True)
+
+    async def select_package(pilot) -> None:
+        await ready(pilot)
+        pilot.app.screen.phase_tree.select_stage("Acceptance", "package")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(project), terminal_size=SIZE, run_before=select_package)

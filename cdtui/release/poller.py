@@ -10,7 +10,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from cdtui.release.control import key_of
+from cdtui.release.control import key_of, pid_alive
 from cdtui.release.health import probe
 from cdtui.release.routers import RouterError, RouterUnreachable, make_router
 from cdtui.release.routers.files import RouterPaths
@@ -123,6 +123,8 @@ class ReleasePoller:
     def _follow_records(self, records) -> None:
         """States written by another cdtui (or before this console started) reach the view."""
         last = records.last_state()
+        if last is not None:  # every poll: a driver may die long after its last record
+            self._follow_driver(last)
         if last is None or last.seq == self._last_seq:
             return
         first = self._last_seq == 0
@@ -146,6 +148,15 @@ class ReleasePoller:
             self.watch.live = "green" if last.live == "blue" else "blue"
         self.watch.rollout_state(last.state, last.step, last.reason, last.at)
         self.watch.changed = True
+
+    def _follow_driver(self, last) -> None:
+        """A release in progress recorded by a cdtui that is gone is DRIVERLESS: no step will
+        come (no ``next step in 0.0s`` forever); the view offers resume and roll back."""
+        in_progress = last.state in ("preflight", "step", "paused")
+        if not in_progress or last.run_id in self.watch.own_runs:
+            self.watch.driver(None, True)
+        else:
+            self.watch.driver(last.pid, pid_alive(last.pid))
 
     async def _health_loop(self) -> None:
         spec = self.watch.spec
