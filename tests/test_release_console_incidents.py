@@ -28,17 +28,17 @@ from cdtui.ui.screens.release import ReleaseScreen
 from cdtui.ui.widgets.rollout_panel import RolloutPanel
 
 
-def killed_driver(setup: Setup) -> int:
+def killed_driver(where: Setup) -> int:
     """A cdtui that recorded the 25% step and died: the records of a ``kill -9``."""
     from cdtui.config.release import ReleaseSpec
 
-    key = key_of(ReleaseSpec.model_validate(setup.block).router)
+    key = key_of(ReleaseSpec.model_validate(where.block).router)
     code = textwrap.dedent(f"""
         import os
         from pathlib import Path
         from cdtui.release.routers import Weights
         from cdtui.store.releases import ReleaseRecords
-        book = ReleaseRecords(Path({str(setup.project)!r}), {key!r})
+        book = ReleaseRecords(Path({str(where.project)!r}), {key!r})
         book.applied(99, "blue", Weights.ALL_BLUE, Weights(75, 25), 25)
         book.state(99, "blue", "step", 25, "holding 25%")
         book.close()

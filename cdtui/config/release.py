@@ -195,7 +195,7 @@ class ReleaseSpec(Model):
             raise ValueError("list at least one step, ending at 100")
         for step in value:
             if not 1 <= step <= 100:
-                raise ValueError(f"each step is a green percentage from 1 to 100, got {step}")
+                raise ValueError(f"a step is the new colour's % of traffic, 1 to 100, got {step}")
         for before, after in itertools.pairwise(value):
             if after <= before:
                 raise ValueError(f"steps must increase: {after} follows {before}")
@@ -220,7 +220,7 @@ class ReleaseSpec(Model):
 
     @property
     def effective_steps(self) -> tuple[int, ...]:
-        """Green percentages in order: ``steps`` if written, else the strategy's, else 100."""
+        """The new colour's % of traffic, in order: ``steps``, else the strategy's, else 100."""
         if self.steps is not None:
             return tuple(self.steps)
         return STRATEGY_STEPS[self.strategy or "all-at-once"]

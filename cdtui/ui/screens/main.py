@@ -94,6 +94,7 @@ class MainScreen(RunActions, Screen[None]):
         self._query_mode = "search"
         self._store_poll = 0.0
         self._store_version: int | None = None  # the store's data_version last read
+        self._release_seen: bool | None = None  # a read-only console: a release was active
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,7 +126,7 @@ class MainScreen(RunActions, Screen[None]):
         pipeline = self.session.pipeline
         store = self.session.store
         self._store_version = store.data_version()  # before the read: a later write is seen
-        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        run_id = self.view_run if self.view_run is not None else self._latest_pipeline_run()
         if run_id is not None and not self.session.running:
             self.state = RunState.from_store(store, run_id, pipeline)
         elif pipeline is not None:
@@ -136,10 +137,13 @@ class MainScreen(RunActions, Screen[None]):
         self._show_selected()
 
     def _select_initial(self) -> None:
-        """Open on what matters: the running stage, else the first failed one, else the first."""
+        """Open on what matters: the running stage, else the first failed one, else the first
+        that ran (a release-only run opens on its release), else the first."""
         running = self.state.running_stage()
         failed = self.state.failed_stages()
-        first = next(((p.name, s) for p in self.state.phases.values() for s in p.stages), None)
+        stages = [(p.name, s) for p in self.state.phases.values() for s in p.stages.values()]
+        ran = [(phase, s.name) for phase, s in stages if s.attempt > 0]
+        first = ran[0] if ran else (stages[0][0], stages[0][1].name) if stages else None
         target = (running.phase, running.name) if running else failed[0] if failed else first
         if target is not None:
             self.phase_tree.select_stage(*target)
@@ -190,7 +194,11 @@ class MainScreen(RunActions, Screen[None]):
         if self.readonly and now - self._store_poll > 0.5:
             self._store_poll = now
             self._poll_store()
-        running = self.state.running_stage() is not None
+        if self.readonly:
+            self._follow_release()
+        # The clock ticks while the run is on, a gate's wait too (no stage runs then).
+        running = self.state.run_id is not None and not self.state.status.finished
+        running = running or self.state.running_stage() is not None
         if self._dirty or (running and now - self._last_labels >= 1.0):
             self._dirty = False
             self._last_labels = now
@@ -211,7 +219,7 @@ class MainScreen(RunActions, Screen[None]):
         if version == self._store_version:
             return
         self._store_version = version
-        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        run_id = self.view_run if self.view_run is not None else self._latest_pipeline_run()
         if run_id is None:
             return
         fresh = RunState.from_store(store, run_id, self.session.pipeline)
@@ -233,6 +241,26 @@ class MainScreen(RunActions, Screen[None]):
         if failed and self.phase_tree.following:
             self.phase_tree.select_stage(*failed[0])
             self._show_selected()
+
+    def _latest_pipeline_run(self) -> int | None:
+        """The run to open on: the latest that ran pipeline stages. A rollback is a run of its
+        own (one stage), shown in history and the release view; opening on it would show the
+        pipeline as ``0/10 stages``."""
+        store = self.session.store
+        for run in store.recent_runs(20):
+            if not (run.selection == "rollback" or run.selection.endswith(": rollback")):
+                return run.id
+        return store.latest_run_id()
+
+    def _follow_release(self) -> None:
+        """A read-only console opens the release view when a release starts elsewhere."""
+        watch = self.app.release_watch
+        if watch is None:
+            return
+        active = watch.active
+        if active and self._release_seen is False:
+            self._open_release_view_soon()
+        self._release_seen = active
 
     # -- selection and logs ------------------------------------------------------------
     def _selected_key(self) -> tuple[str, str] | None:
