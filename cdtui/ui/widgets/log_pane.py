@@ -374,7 +374,8 @@ class LogPane(ScrollView, can_focus=True):
         if status != self._status:
             self._status = status
             message = self.StatusChanged(self, *status)
-            self.border_subtitle = Content(message.text)
+            # No log (a stage that did not run): its title says why; "0 lines" would not.
+            self.border_subtitle = Content(message.text if self.state.path else "")
             self.post_message(message)
 
     def _style(self) -> LineStyles:
