@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from test_console_80x24 import SMALL, screen_text
 from test_release_console import (  # noqa: F401
     Setup,
@@ -28,8 +29,8 @@ from cdtui.ui.screens.release import ReleaseScreen
 from cdtui.ui.widgets.rollout_panel import RolloutPanel
 
 
-def killed_driver(where: Setup) -> int:
-    """A cdtui that recorded the 25% step and died: the records of a ``kill -9``."""
+def killed_driver(where: Setup, step: int = 25) -> int:
+    """A cdtui that recorded a step and died: the records of a ``kill -9``."""
     from cdtui.config.release import ReleaseSpec
 
     key = key_of(ReleaseSpec.model_validate(where.block).router)
@@ -39,8 +40,8 @@ def killed_driver(where: Setup) -> int:
         from cdtui.release.routers import Weights
         from cdtui.store.releases import ReleaseRecords
         book = ReleaseRecords(Path({str(where.project)!r}), {key!r})
-        book.applied(99, "blue", Weights.ALL_BLUE, Weights(75, 25), 25)
-        book.state(99, "blue", "step", 25, "holding 25%")
+        book.applied(99, "blue", Weights.ALL_BLUE, Weights({100 - step}, {step}), {step})
+        book.state(99, "blue", "step", {step}, "holding {step}%")
         book.close()
         print(os.getpid())
     """)
@@ -48,9 +49,14 @@ def killed_driver(where: Setup) -> int:
     return int(done.stdout)
 
 
-async def test_a_driverless_release_says_so_and_its_release_resumes(setup: Setup):  # noqa: F811
-    setup.set(75, 25)
-    pid = killed_driver(setup)
+@pytest.mark.parametrize("step", [25, 100])
+async def test_a_driverless_release_says_so_and_its_release_resumes(
+    setup: Setup,  # noqa: F811
+    step: int,
+):
+    """At 100% the split alone would call green live: the record says blue is, green idle."""
+    setup.set(100 - step, step)
+    pid = killed_driver(setup, step)
     app = CdtuiApp(setup.project)
     async with app.run_test(size=SMALL) as pilot:
         view = await open_release_view(pilot, app)
@@ -58,19 +64,21 @@ async def test_a_driverless_release_says_so_and_its_release_resumes(setup: Setup
         await pilot.pause(0.5)
         panel = str(view.query_one(RolloutPanel).render())
         assert f"DRIVERLESS: the cdtui driving it (pid {pid}) is gone" in panel
-        assert "r resumes it from 25%, b rolls back" in panel
+        assert f"r resumes it from {step}%, b rolls back" in panel
         assert "next step in" not in panel and view.watch.hold_left() is None
-        assert "DRIVERLESS" in screen_text(app)  # on screen at 80x24, not only in the widget
+        assert sum(f"holding {step}%" in m.text for m in view.watch.timeline) == 1  # told once
+        shown = screen_text(app)  # on screen at 80x24, the ways out too, not only in the widget
+        assert "DRIVERLESS" in shown and f"r resumes it from {step}%, b rolls back" in shown
         await pilot.press("p")  # nobody to promote: the notice names the ways out
         await pilot.pause(0.1)
         assert any("Nobody drives" in n.message for n in app._notifications)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirmation")
         modal = app.screen
-        assert modal.title_text == "Resume the release: blue → green from 25%?"
+        assert modal.title_text == f"Resume the release: blue → green from {step}%?"
         body = plain(modal.body)
-        assert f"cdtui (pid {pid}) is gone, from 25%" in body
-        assert "serves 25% now, so it is not redeployed" in body
+        assert f"cdtui (pid {pid}) is gone, from {step}% on green" in body
+        assert f"serves {step}% now, so it is not redeployed" in body
         await pilot.pause(0.2)
         assert "press y to release" in screen_text(app)
         await pilot.press("escape")

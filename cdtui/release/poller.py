@@ -132,11 +132,13 @@ class ReleasePoller:
         self.watch.live = last.live
         if last.run_id in self.watch.own_runs:  # told by events already
             return
-        if first:  # what happened before this console opened
-            for row in reversed([r for r in records.rows(60) if r.kind == "state"][:20]):
+        active = last.state in ("preflight", "step", "paused")
+        if first:  # what happened before this console opened (an active last: told below)
+            rows = [r for r in records.rows(60) if r.kind == "state" and not (active and r == last)]
+            for row in reversed(rows[:20]):
                 where = f" at {row.step}%" if row.step else ""
                 self.watch.note(row.at, f"run #{row.run_id}: {row.state}{where}: {row.reason}")
-        if first and last.state not in ("preflight", "step", "paused"):
+        if first and not active:
             self.watch.state, self.watch.step, self.watch.reason = (
                 last.state,
                 last.step,

@@ -245,6 +245,9 @@ class ReleaseScreen(WatchScreen):
         watch = self.watch
         resume = None
         if watch.driverless:  # what the release stage will do: continue, not start over
+            from dataclasses import replace
+
+            context = replace(context, live=watch.live)  # the record's colours, not the split's
             serving = context.weights.of(context.idle) if context.weights is not None else 0
             resume = serving or watch.step
         body = release_body(context, resume_from=resume, driver=watch.driver_pid)

@@ -28,8 +28,9 @@ class RolloutPanel(Static):
         text.append(state.upper(), style=f"bold {level_style(self, level or 'info')}")
         if watch.driverless:  # before all else: the release stands still until someone acts
             text.append(f" at {watch.step}% on idle {watch.idle}   live: {watch.live}\n")
+            gone, _, ways = watch.driverless_text().partition(": ")
             text.append("DRIVERLESS", style=f"bold reverse {level_style(self, 'error')}")
-            text.append(f": {watch.driverless_text()}\n", style="bold")
+            text.append(f": {gone}:\n  {ways}\n", style="bold")  # the ways out, never cut off
             text.append("plan ", style="dim")
             text.append(watch.plan_text() + "\n")
             self.update(text)
