@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from test_console_80x24 import SMALL, screen_text
 from test_release_console import (  # noqa: F401
     Setup,
@@ -49,38 +48,57 @@ def killed_driver(where: Setup, step: int = 25) -> int:
     return int(done.stdout)
 
 
-@pytest.mark.parametrize("step", [25, 100])
-async def test_a_driverless_release_says_so_and_its_release_resumes(
-    setup: Setup,  # noqa: F811
-    step: int,
-):
-    """At 100% the split alone would call green live: the record says blue is, green idle."""
-    setup.set(100 - step, step)
-    pid = killed_driver(setup, step)
+async def driverless_view(pilot, app: CdtuiApp, step: int) -> str:
+    """The release view once it has found the driver gone; what its rollout panel says."""
+    view = await open_release_view(pilot, app)
+    await wait_for(pilot, lambda: view.watch.driverless, what="driverless")
+    await pilot.pause(0.5)
+    assert "next step in" not in screen_text(app) and view.watch.hold_left() is None
+    assert sum(f"holding {step}%" in m.text for m in view.watch.timeline) == 1  # told once
+    return str(view.query_one(RolloutPanel).render())
+
+
+async def test_a_driverless_release_says_so_and_its_release_resumes(setup: Setup):  # noqa: F811
+    setup.set(75, 25)
+    pid = killed_driver(setup, 25)
     app = CdtuiApp(setup.project)
     async with app.run_test(size=SMALL) as pilot:
-        view = await open_release_view(pilot, app)
-        await wait_for(pilot, lambda: view.watch.driverless, what="driverless")
-        await pilot.pause(0.5)
-        panel = str(view.query_one(RolloutPanel).render())
+        panel = await driverless_view(pilot, app, 25)
         assert f"DRIVERLESS: the cdtui driving it (pid {pid}) is gone" in panel
-        assert f"r resumes it from {step}%, b rolls back" in panel
-        assert "next step in" not in panel and view.watch.hold_left() is None
-        assert sum(f"holding {step}%" in m.text for m in view.watch.timeline) == 1  # told once
         shown = screen_text(app)  # on screen at 80x24, the ways out too, not only in the widget
-        assert "DRIVERLESS" in shown and f"r resumes it from {step}%, b rolls back" in shown
+        assert "DRIVERLESS" in shown and "r resumes it from 25%, b rolls back" in shown
         await pilot.press("p")  # nobody to promote: the notice names the ways out
         await pilot.pause(0.1)
         assert any("Nobody drives" in n.message for n in app._notifications)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirmation")
         modal = app.screen
-        assert modal.title_text == f"Resume the release: blue → green from {step}%?"
+        assert modal.title_text == "Resume the release: blue → green from 25%?"
         body = plain(modal.body)
-        assert f"cdtui (pid {pid}) is gone, from {step}% on green" in body
-        assert f"serves {step}% now, so it is not redeployed" in body
+        assert f"cdtui (pid {pid}) is gone, from 25% on green" in body
+        assert "serves 25% now, so it is not redeployed" in body
         await pilot.pause(0.2)
         assert "press y to release" in screen_text(app)
+        await pilot.press("escape")
+
+
+async def test_a_driverless_release_at_100_percent_is_not_offered_as_a_resume(
+    setup: Setup,  # noqa: F811
+):
+    """Killed in its last hold: all traffic is on green, so the release stage (control.prepare)
+    would start a new release green → blue. The view and the dialog say so; no 'resume'."""
+    setup.set(0, 100)
+    pid = killed_driver(setup, 100)
+    app = CdtuiApp(setup.project)
+    async with app.run_test(size=SMALL) as pilot:
+        panel = await driverless_view(pilot, app, 100)
+        assert f"(pid {pid}) is gone" in panel and "all traffic is on green" in panel
+        assert "resumes" not in panel and "b rolls back" in panel
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirmation")
+        modal = app.screen
+        assert modal.title_text == "Release: green → blue?"
+        assert "This is a NEW release, green → blue" in " ".join(plain(modal.body).split())
         await pilot.press("escape")
 
 

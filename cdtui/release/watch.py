@@ -214,6 +214,7 @@ class ReleaseWatch:
             )
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
+            self.driver_pid, self.driverless = None, False  # this process drives it now
             self.rollout_state(event.state, event.step, event.reason, event.at)
         elif isinstance(event, GateWaiting) and event.phase == self.phase:
             self.gate_waiting = True
@@ -281,10 +282,11 @@ class ReleaseWatch:
             self.changed = True
 
     def driverless_text(self) -> str:
-        return (
-            f"the cdtui driving it (pid {self.driver_pid}) is gone: r resumes it from "
-            f"{self.step}%, b rolls back"
-        )
+        """``...is gone: <the ways out>``; at 100% all traffic has moved: nothing to resume."""
+        gone = f"the cdtui driving it (pid {self.driver_pid}) is gone"
+        if self.step >= 100:
+            return f"{gone}: all traffic is on {self.idle} (its last hold cut short); b rolls back"
+        return f"{gone}: r resumes it from {self.step}%, b rolls back"
 
     def router_down(self, error: str) -> None:
         if error != self.router_error:

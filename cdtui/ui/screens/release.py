@@ -244,13 +244,12 @@ class ReleaseScreen(WatchScreen):
 
         watch = self.watch
         resume = None
-        if watch.driverless:  # what the release stage will do: continue, not start over
-            from dataclasses import replace
-
-            context = replace(context, live=watch.live)  # the record's colours, not the split's
+        stopped = None  # a driverless release the release stage will not resume
+        if watch.driverless:  # as the core decides (control.prepare): the idle colour's share
             serving = context.weights.of(context.idle) if context.weights is not None else 0
-            resume = serving or watch.step
-        body = release_body(context, resume_from=resume, driver=watch.driver_pid)
+            resume = serving or None
+            stopped = None if resume else watch.step
+        body = release_body(context, resume_from=resume, driver=watch.driver_pid, stopped=stopped)
 
         def decided(yes: bool | None) -> None:
             if yes:

@@ -30,10 +30,16 @@ class _Rows:
 
 
 def release_body(
-    context: ReleaseContext, *, resume_from: int | None = None, driver: int | None = None
+    context: ReleaseContext,
+    *,
+    resume_from: int | None = None,
+    driver: int | None = None,
+    stopped: int | None = None,
 ) -> Group:
     """``resume_from``: a driverless release (its cdtui, pid ``driver``, is gone) continues
-    from that step instead of starting over; a colour that serves traffic is not redeployed."""
+    from that step instead of starting over; a colour that serves traffic is not redeployed.
+    ``stopped``: it stopped where nothing is left to resume (all traffic moved): r is a new
+    release, the other way."""
     spec = context.spec
     idle_spec = spec.green if context.idle == "green" else spec.blue
     intro = Text(
@@ -44,6 +50,13 @@ def release_body(
         intro = Text(
             f"Resumes the release whose cdtui (pid {driver}) is gone, from {resume_from}% on "
             f"{context.idle}: the next steps follow, {context.idle}'s health analysed.\n",
+            style="bold",
+        )
+    if stopped is not None:
+        intro = Text(
+            f"The release whose cdtui (pid {driver}) is gone stopped at {stopped}% with all "
+            f"traffic on {context.live}: nothing is left to resume. This is a NEW release, "
+            f"{context.live} → {context.idle}; to undo the last one, Esc and b.\n",
             style="bold",
         )
     body = _Rows(intro)
