@@ -195,7 +195,9 @@ class ReleaseSpec(Model):
             raise ValueError("list at least one step, ending at 100")
         for step in value:
             if not 1 <= step <= 100:
-                raise ValueError(f"a step is the new colour's % of traffic, 1 to 100, got {step}")
+                raise ValueError(
+                    f"a step is the new colour's % of traffic, from 1 to 100, got {step}"
+                )
         for before, after in itertools.pairwise(value):
             if after <= before:
                 raise ValueError(f"steps must increase: {after} follows {before}")
