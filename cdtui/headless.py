@@ -78,6 +78,7 @@ class HeadlessRenderer:
         self._prefix: dict[tuple[str, str], str] = {}
         self._labels: dict[str, str] = {}  # stage -> "stage@host" for a one-host remote stage
         self._partial: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._last_line: dict[tuple[str, str], str] = {}  # a stage's last line printed
         self.width = 12
         self.final: RunFinished | None = None
 
@@ -154,6 +155,7 @@ class HeadlessRenderer:
             self._partial[key] = (rest, held[1] if held else time.monotonic())
         if not newline:
             return
+        self._last_line[(event.phase, event.stage)] = body.rsplit("\n", 1)[-1]
         prefix = self._prefix_for(event.stage)
         if event.stream == "stderr" and self.color:
             lines = body.split("\n")
@@ -195,7 +197,9 @@ class HeadlessRenderer:
         row.attempts = max(row.attempts, event.attempt)
         icon, style = STATUS_STYLE[event.status]
         took = f" {format_duration(event.duration)}" if event.attempt else ""
-        why = f" — {escape(event.reason)}" if event.reason else ""
+        said = self._last_line.pop((event.phase, event.stage), "")
+        told = bool(event.reason) and said.rstrip().endswith(event.reason)  # its log's last line
+        why = f" — {escape(event.reason)}" if event.reason and not told else ""
         retry = f"; retrying in {event.retry_in:.1f}s" if event.will_retry else ""
         self.console.print(
             f"[{style}]{icon} {escape(event.stage)} {event.status.lower()}{took}{why}{retry}[/]",

@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from cdtui.config.durations import format_setting
 from cdtui.config.models import Pipeline, Stage
+from cdtui.config.release import ReleaseSpec
 from cdtui.engine.plan import Plan
 
 
@@ -29,6 +30,9 @@ def print_plan(pipeline: Pipeline, plan: Plan, source: str, jobs: int, console: 
                 stage = by_name[name]
                 manual = stage.when == "manual" and name not in phase_plan.requested
                 console.print(f"     {escape(name)}{_details(stage, manual)}")
+                if isinstance(stage.spec, ReleaseSpec):
+                    for line in release_lines(stage.spec):
+                        console.print(f"       [dim]{escape(line)}[/]")
     if pipeline.hosts:
         console.print("[bold]Hosts[/]")
         for name, host in pipeline.hosts.items():
@@ -47,11 +51,41 @@ def _details(stage: Stage, manual: bool) -> str:
         parts.append(f"retries {stage.retries.count}")
     if stage.continue_on_error:
         parts.append("may fail")
+    if stage.when == "always":
+        parts.append("when: always (runs even if its needs failed)")
+    if stage.keep_children:
+        parts.append("keep_children (what it starts outlives it)")
     if stage.artifacts:
         parts.append(f"artifacts {escape(', '.join(stage.artifacts))}")
     if manual:
         parts.append("[yellow]manual: skipped unless selected with --stage[/]")
     return "  " + "  ".join(parts)
+
+
+def release_lines(spec: ReleaseSpec) -> list[str]:
+    """The release block as the operator wrote it: where traffic goes, how, and how judged."""
+    router = spec.router
+    where = {"embedded": router.listen, "haproxy": f"{router.socket} backend {router.backend}"}
+    lines = [f"router   {router.kind} {where.get(router.kind, router.listener_arn or '')}"]
+    for colour in ("blue", "green"):
+        side = getattr(spec, colour)
+        deploy = side.deploy if isinstance(side.deploy, str | None) else " ".join(side.deploy)
+        how = f"deploy: {_first_line(deploy)}" if deploy else "no deploy (already running)"
+        lines.append(f"{colour:<8} {side.url}  {how}")
+    steps = " → ".join(f"{step}%" for step in spec.effective_steps)
+    lines.append(
+        f"steps    {steps} of traffic on the new colour, hold {format_setting(spec.hold)} each"
+    )
+    health = spec.health
+    judged = f"max error rate {health.max_error_rate:.0%}"
+    if health.max_p95_ms is not None:
+        judged += f", p95 <= {health.max_p95_ms:g} ms"
+    lines.append(
+        f"health   {health.path} every {format_setting(health.interval)}, {judged}, "
+        f"{health.preflight} good checks before any traffic"
+    )
+    lines.append(f"keep     the old colour warm for {format_setting(spec.keep_warm)}")
+    return lines
 
 
 def _first_line(command: str) -> str:

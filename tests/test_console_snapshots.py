@@ -163,16 +163,23 @@ def test_running(snap_compare, tmp_path: Path):
     assert snap_compare(app_for(project), terminal_size=SIZE, run_before=ready)
 
 
-def test_failed_with_its_log(snap_compare, tmp_path: Path):
-    project = make_project(tmp_path)
-    stored_run(project, finished=True, failed=True)
+def selecting(phase: str, stage: str):
+    """``run_before`` for a snapshot of one stage's pane."""
 
-    async def select_bdd(pilot) -> None:
+    async def select(pilot) -> None:
         await ready(pilot)
-        pilot.app.screen.phase_tree.select_stage("Acceptance", "bdd")
+        pilot.app.screen.phase_tree.select_stage(phase, stage)
         await pilot.pause(0.3)
 
-    assert snap_compare(app_for(project), terminal_size=SIZE, run_before=select_bdd)
+    return select
+
+
+def test_failed_with_its_log(snap_compare, tmp_path: Path):
+    """The failed stage's exit code in the tree and the pane title (``exit code 1``)."""
+    project = make_project(tmp_path)
+    stored_run(project, finished=True, failed=True)
+    run_before = selecting("Acceptance", "bdd")
+    assert snap_compare(app_for(project), terminal_size=SIZE, run_before=run_before)
 
 
 def test_search(snap_compare, tmp_path: Path):
@@ -219,3 +226,11 @@ def test_each_theme(snap_compare, tmp_path: Path, theme: str):
     project = make_project(tmp_path)
     stored_run(project, finished=True, failed=True)
     assert snap_compare(app_for(project, theme=theme), terminal_size=SIZE, run_before=ready)
+
+
+def test_skipped_with_its_reason(snap_compare, tmp_path: Path):
+    """A skipped stage has no log: its pane says why (``needs 'bdd', which failed``)."""
+    project = make_project(tmp_path)
+    stored_run(project, finished=True, failed=True)
+    run_before = selecting("Acceptance", "package")
+    assert snap_compare(app_for(project), terminal_size=SIZE, run_before=run_before)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cdtui.engine.events import Event
-from cdtui.release.control import key_of
+from cdtui.release.control import key_of, pid_alive
 from cdtui.release.events import AlertRaised
 from cdtui.release.health import probe
 from cdtui.release.routers import RouterError, RouterUnreachable, make_router
@@ -131,6 +131,8 @@ class ReleasePoller:
     def _follow_records(self, records) -> None:
         """States written by another cdtui (or before this console started) reach the view."""
         last = records.last_state()
+        if last is not None:  # every poll: a driver may die long after its last record
+            self._follow_driver(last)
         if last is None or last.seq == self._last_seq:
             return
         first = self._last_seq == 0
@@ -138,11 +140,13 @@ class ReleasePoller:
         self.watch.live = last.live
         if last.run_id in self.watch.own_runs:  # told by events already
             return
-        if first:  # what happened before this console opened
-            for row in reversed([r for r in records.rows(60) if r.kind == "state"][:20]):
+        active = last.state in ("preflight", "step", "paused")
+        if first:  # what happened before this console opened (an active last: told below)
+            rows = [r for r in records.rows(60) if r.kind == "state" and not (active and r == last)]
+            for row in reversed(rows[:20]):
                 where = f" at {row.step}%" if row.step else ""
                 self.watch.note(row.at, f"run #{row.run_id}: {row.state}{where}: {row.reason}")
-        if first and last.state not in ("preflight", "step", "paused"):
+        if first and not active:
             self.watch.state, self.watch.step, self.watch.reason = (
                 last.state,
                 last.step,
@@ -154,6 +158,15 @@ class ReleasePoller:
             self.watch.live = "green" if last.live == "blue" else "blue"
         self.watch.rollout_state(last.state, last.step, last.reason, last.at)
         self.watch.changed = True
+
+    def _follow_driver(self, last) -> None:
+        """A release in progress recorded by a cdtui that is gone is DRIVERLESS: no step will
+        come (no ``next step in 0.0s`` forever); the view offers resume and roll back."""
+        in_progress = last.state in ("preflight", "step", "paused")
+        if not in_progress or last.run_id in self.watch.own_runs:
+            self.watch.driver(None, True)
+        else:
+            self.watch.driver(last.pid, pid_alive(last.pid))
 
     async def _health_loop(self) -> None:
         spec = self.watch.spec

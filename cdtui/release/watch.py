@@ -186,6 +186,8 @@ class ReleaseWatch:
         self.deployed: dict[str, Deployed] = {"blue": Deployed(), "green": Deployed()}
         self.public = ColourSeries("public", failures)  # the router's own address, as users see
         self.own_runs: set[int] = set()  # runs whose states reached us as events
+        self.driver_pid: int | None = None  # the cdtui that records the release in progress
+        self.driverless = False  # ... and it is gone: nobody moves or watches the release
         self.on_alert: Callable[[Moment], None] | None = None
         self.changed = True
 
@@ -212,6 +214,7 @@ class ReleaseWatch:
             )
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
+            self.driver_pid, self.driverless = None, False  # this process drives it now
             self.rollout_state(event.state, event.step, event.reason, event.at)
         elif isinstance(event, GateWaiting) and event.phase == self.phase:
             self.gate_waiting = True
@@ -268,6 +271,22 @@ class ReleaseWatch:
             self.asked = None
         self.router_error = ""
         self.changed = True
+
+    def driver(self, pid: int | None, alive: bool) -> None:
+        """Who drives the release in progress (another cdtui's, read from its records)."""
+        gone = pid is not None and not alive
+        if (pid, gone) != (self.driver_pid, self.driverless):
+            if gone and not self.driverless:
+                self._alert(time.time(), f"DRIVERLESS: {self.driverless_text()}", "error")
+            self.driver_pid, self.driverless = pid, gone
+            self.changed = True
+
+    def driverless_text(self) -> str:
+        """``...is gone: <the ways out>``; at 100% all traffic has moved: nothing to resume."""
+        gone = f"the cdtui driving it (pid {self.driver_pid}) is gone"
+        if self.step >= 100:
+            return f"{gone}: all traffic is on {self.idle} (its last hold cut short); b rolls back"
+        return f"{gone}: r resumes it from {self.step}%, b rolls back"
 
     def router_down(self, error: str) -> None:
         if error != self.router_error:
@@ -347,8 +366,8 @@ class ReleaseWatch:
         return self.state in ("preflight", "step", "paused")
 
     def hold_left(self, now: float | None = None) -> float | None:
-        """Seconds until the next step, None when no step is being held."""
-        if self.state not in ("step", "paused") or self.step_started is None:
+        """Seconds until the next step, None when no step is being held (nor by anyone)."""
+        if self.state not in ("step", "paused") or self.step_started is None or self.driverless:
             return None
         now = time.time() if now is None else now
         paused = self.paused_total + ((now - self.paused_at) if self.paused_at else 0.0)

@@ -12,7 +12,14 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "pageup": "PgUp", "pagedown": "PgDn"}
+KEY_NAMES = {
+    "end": "End",
+    "home": "Home",
+    "slash": "/",
+    "question_mark": "?",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+}
 
 
 def key_name(binding: Binding) -> str:

@@ -83,9 +83,6 @@ class Query:
         self.size = size
         return True
 
-    def index_at_or_after(self, line: int) -> int:
-        return bisect_left(self.lines, line)
-
 
 @dataclass(frozen=True, slots=True)
 class Marker:
@@ -162,21 +159,27 @@ class PaneState:
         self.timestamps = False
         self.title = ""  # the hint when no log is shown
         self._markers: dict[Path, list[Marker]] = {}
+        self._queries: dict[Path, tuple[Query | None, Query | None]] = {}  # (filter, search)
+        self._shown: tuple[tuple[Any, ...], array] = ((), array("I"))
         # Rendered lines as segments, not Strips: a Strip carries seven caches, and every object
         # kept here is one more for each full garbage collection to scan (the lag spikes).
         self._rendered: OrderedDict[int, tuple[list[Segment], int]] = OrderedDict()
 
     def open(self, path: Path | None) -> None:
-        """Switches logs; search and filter carry over (scanned again), markers stay per log."""
+        """Switches logs. Search, filter and markers are each log's own: another stage's log
+        opens as it was left (its queries scanned again), never with this one's
+        ``0 shown · match 3/3``."""
+        if self.path is not None:
+            self._queries[self.path] = (self.rows.filter, self.search)
         self.gen += 1
         self.path, self.log = path, LogFile(path) if path is not None else None
-        old = self.rows.filter
         self.rows = Rows()
         self.rows.markers = self._markers.setdefault(path, []) if path is not None else []
-        self.rows.filter = None if old is None else Query(old.text, old.finder, old.invert)
-        if self.search is not None:
-            self.search = Query(self.search.text, self.search.finder)
+        filt, search = self._queries.get(path, (None, None)) if path is not None else (None, None)
+        self.rows.filter = None if filt is None else Query(filt.text, filt.finder, filt.invert)
+        self.search = None if search is None else Query(search.text, search.finder)
         self.current = self.mark = None
+        self._shown = ((), array("I"))
         self.forget()
 
     def took_in(self, log: LogFile, complete: int, resets: int) -> int:
@@ -200,6 +203,7 @@ class PaneState:
     def set_filter(self, query: Query | None) -> None:
         self.gen += 1
         self.rows.filter = query
+        self.current = None  # an index into the matches the filter shows, which changed
 
     def scan_job(self, notify: Callable[[int, bool], None]) -> Callable[[], None] | None:
         """The thread body extending stale queries, or None when all are current."""
@@ -219,29 +223,48 @@ class PaneState:
 
         return scan
 
+    def matches(self) -> array:
+        """The search's matching lines the filter shows: what ``n``/``N`` visit and the count
+        says (a match on a line the filter hides is not one the operator can see)."""
+        search, filt = self.search, self.rows.filter
+        if search is None:
+            return array("I")
+        if filt is None:
+            return search.lines
+        key = (id(search), len(search.lines), id(filt), len(filt.lines))
+        if self._shown[0] != key:
+            shown = filt.lines
+            kept = array("I")
+            for line in search.lines:
+                at = bisect_left(shown, line)
+                if at < len(shown) and shown[at] == line:
+                    kept.append(line)
+            self._shown = (key, kept)
+        return self._shown[1]
+
     def first_match(self) -> int | None:
         """Selects the first match at or after the anchor once known; returns its line."""
-        search, log = self.search, self.log
-        if search is None or self.current is not None or not search.lines or log is None:
+        search, log, lines = self.search, self.log, self.matches()
+        if search is None or self.current is not None or not lines or log is None:
             return None
-        at = search.index_at_or_after(self.anchor)
-        if at == len(search.lines) and search.stale(log):
+        at = bisect_left(lines, self.anchor)
+        if at == len(lines) and search.stale(log):
             return None  # still scanning towards the anchor
-        return self.select(min(at, len(search.lines) - 1))
+        return self.select(min(at, len(lines) - 1))
 
     def step(self, step: int, top_line: int) -> int | None:
-        search = self.search
-        if search is None or not search.lines:
+        lines = self.matches()
+        if not lines:
             return None
         if self.current is None:
-            at = search.index_at_or_after(top_line)
+            at = bisect_left(lines, top_line)
             return self.select(at if step > 0 else at - 1)
         return self.select(self.current + step)
 
     def select(self, index: int) -> int:
-        assert self.search is not None
-        self.current = index % len(self.search.lines)
-        self.mark = self.search.lines[self.current]
+        lines = self.matches()
+        self.current = index % len(lines)
+        self.mark = lines[self.current]
         return self.mark
 
     def hint(self) -> str:
@@ -290,7 +313,7 @@ class PaneState:
             self.rows.lines,
             None if filt is None else len(filt.lines),
             None if self.current is None else self.current + 1,
-            None if search is None else len(search.lines),
+            None if search is None else len(self.matches()),
             self.scanning,
         )
 

@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cdtui.config import LocatedError
+from cdtui.ui.widgets.fit_footer import FitFooter
 
 
 def render_errors(errors: list[LocatedError]) -> Text:
@@ -48,7 +49,7 @@ class ConfigErrorScreen(Screen[None]):
         )
         with VerticalScroll():
             yield Static(render_errors(self.errors), id="errors")
-        yield Footer()
+        yield FitFooter()
 
     def show(self, errors: list[LocatedError]) -> None:
         self.errors = errors

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from cdtui.presentation import icon_legend
 from cdtui.ui.commands import key_name
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
@@ -38,6 +39,7 @@ class HelpScreen(ModalScreen[None]):
         """``sections`` default to the pipeline view's: its keys, the log pane's and the tree's."""
         super().__init__()
         self.source = screen
+        self.icons = sections is None  # the pipeline view's tree
         self.sections = list(sections or ()) or [
             ("Console", screen.BINDINGS),
             ("Log pane", LogPane.BINDINGS),
@@ -56,5 +58,10 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("", "")
         for key, what in EXTRA:
             table.add_row(key, what)
+        if self.icons:
+            table.add_row("", "")
+            table.add_row("[reverse] Tree icons [/]", "")
+            for glyph, meaning in icon_legend():
+                table.add_row(glyph, meaning)
         with VerticalScroll():
             yield Static(table)

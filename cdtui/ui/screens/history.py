@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from cdtui.config.durations import format_duration
 from cdtui.presentation import ICONS
 from cdtui.store import RunStore, RunSummary
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.phase_tree import STATUS_VAR
 
 
@@ -51,7 +52,7 @@ class HistoryScreen(Screen[None]):
             "History · Enter opens a run read-only · R re-runs its failed stages", classes="title"
         )
         yield DataTable(cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

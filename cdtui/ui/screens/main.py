@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from cdtui.engine.events import (
     Event,
@@ -22,16 +22,20 @@ from cdtui.engine.events import (
     Notice,
     PhaseStarted,
     RunFinished,
+    StageFinished,
     StageOutput,
     StageStarted,
+    Status,
 )
 from cdtui.engine.state import RunState
+from cdtui.presentation import stage_outcome
 from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
 from cdtui.ui.widgets.command_log import CommandLog
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.phase_tree import PhaseTree
 from cdtui.ui.widgets.run_header import RunHeader
@@ -53,7 +57,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("e", "pane('first_error')", "First error", show=False),
         Binding("t", "pane('toggle_timestamps')", "Timestamps", show=False),
         Binding("m", "pane('add_marker')", "Marker", show=False),
-        Binding("G", "pane('follow')", "Follow the end", show=False),
+        Binding("end,G", "pane('follow')", "Follow the end", show=False),
         Binding("f", "filter", "Filter", show=False),
         Binding("F", "filter_out", "Filter out", show=False),
         Binding("v", "split", "Split", show=False),
@@ -90,6 +94,7 @@ class MainScreen(RunActions, Screen[None]):
         self._query_mode = "search"
         self._store_poll = 0.0
         self._store_version: int | None = None  # the store's data_version last read
+        self._release_seen: bool | None = None  # a read-only console: a release was active
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -102,7 +107,7 @@ class MainScreen(RunActions, Screen[None]):
                     yield LogPane(id="second")
                 yield Input(placeholder="search the log (Enter; Esc closes)", id="query")
         yield CommandLog(id="commands")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.phase_tree = self.query_one(PhaseTree)
@@ -121,7 +126,7 @@ class MainScreen(RunActions, Screen[None]):
         pipeline = self.session.pipeline
         store = self.session.store
         self._store_version = store.data_version()  # before the read: a later write is seen
-        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        run_id = self.view_run if self.view_run is not None else self._latest_pipeline_run()
         if run_id is not None and not self.session.running:
             self.state = RunState.from_store(store, run_id, pipeline)
         elif pipeline is not None:
@@ -132,10 +137,13 @@ class MainScreen(RunActions, Screen[None]):
         self._show_selected()
 
     def _select_initial(self) -> None:
-        """Open on what matters: the running stage, else the first failed one, else the first."""
+        """Open on what matters: the running stage, else the first failed one, else the first
+        that ran (a release-only run opens on its release), else the first."""
         running = self.state.running_stage()
         failed = self.state.failed_stages()
-        first = next(((p.name, s) for p in self.state.phases.values() for s in p.stages), None)
+        stages = [(p.name, s) for p in self.state.phases.values() for s in p.stages.values()]
+        ran = [(phase, s.name) for phase, s in stages if s.attempt > 0]
+        first = ran[0] if ran else (stages[0][0], stages[0][1].name) if stages else None
         target = (running.phase, running.name) if running else failed[0] if failed else first
         if target is not None:
             self.phase_tree.select_stage(*target)
@@ -159,6 +167,9 @@ class MainScreen(RunActions, Screen[None]):
             self.command_log.record(event.host, event.command, event.at)
             if (event.phase, event.stage) == self._selected_key():
                 self._show_selected()
+        elif isinstance(event, StageFinished):
+            if (event.phase, event.stage) == self._selected_key():
+                self._show_selected()  # its title says how it ended
         elif isinstance(event, GateWaiting) and (watch is None or event.phase != watch.phase):
             self.notify(
                 f"Phase {event.phase} waits for approval: press a to review.",
@@ -170,6 +181,7 @@ class MainScreen(RunActions, Screen[None]):
             where = f"{event.stage}: " if event.stage else ""
             self.notify(where + event.text, severity=event.level, timeout=6)
         elif isinstance(event, RunFinished):
+            self._open_first_failure()
             severity = "information" if event.status.ok else "error"
             self.notify(
                 f"Run #{event.run_id} {event.status.lower()}"
@@ -182,7 +194,11 @@ class MainScreen(RunActions, Screen[None]):
         if self.readonly and now - self._store_poll > 0.5:
             self._store_poll = now
             self._poll_store()
-        running = self.state.running_stage() is not None
+        if self.readonly:
+            self._follow_release()
+        # The clock ticks while the run is on, a gate's wait too (no stage runs then).
+        running = self.state.run_id is not None and not self.state.status.finished
+        running = running or self.state.running_stage() is not None
         if self._dirty or (running and now - self._last_labels >= 1.0):
             self._dirty = False
             self._last_labels = now
@@ -203,7 +219,7 @@ class MainScreen(RunActions, Screen[None]):
         if version == self._store_version:
             return
         self._store_version = version
-        run_id = self.view_run if self.view_run is not None else store.latest_run_id()
+        run_id = self.view_run if self.view_run is not None else self._latest_pipeline_run()
         if run_id is None:
             return
         fresh = RunState.from_store(store, run_id, self.session.pipeline)
@@ -217,6 +233,34 @@ class MainScreen(RunActions, Screen[None]):
             if self._selected_attempt() != before:
                 self._show_selected()
         self._dirty = True
+
+    def _open_first_failure(self) -> None:
+        """After a run the pane shows what to read: the first failure, not the last stage that
+        happened to finish (unless the operator chose a stage meanwhile)."""
+        failed = self.state.failed_stages()
+        if failed and self.phase_tree.following:
+            self.phase_tree.select_stage(*failed[0])
+            self._show_selected()
+
+    def _latest_pipeline_run(self) -> int | None:
+        """The run to open on: the latest that ran pipeline stages. A rollback is a run of its
+        own (one stage), shown in history and the release view; opening on it would show the
+        pipeline as ``0/10 stages``."""
+        store = self.session.store
+        for run in store.recent_runs(20):
+            if not (run.selection == "rollback" or run.selection.endswith(": rollback")):
+                return run.id
+        return store.latest_run_id()
+
+    def _follow_release(self) -> None:
+        """A read-only console opens the release view when a release starts elsewhere."""
+        watch = self.app.release_watch
+        if watch is None:
+            return
+        active = watch.active
+        if active and self._release_seen is False:
+            self._open_release_view_soon()
+        self._release_seen = active
 
     # -- selection and logs ------------------------------------------------------------
     def _selected_key(self) -> tuple[str, str] | None:
@@ -248,8 +292,21 @@ class MainScreen(RunActions, Screen[None]):
             self.first.show(None, f"{where}select a stage to see its log")
             return
         path = self._log_for(*key)
-        title = f"{key[0]} / {key[1]}"
-        self.first.show(path, title if path else f"{title}: not started")
+        self.first.show(path, self._pane_title(*key, logged=path is not None))
+
+    def _pane_title(self, phase: str, stage: str, *, logged: bool) -> str:
+        """``Build / test · FAILED: exit code 3``; a stage with no log says why it has none."""
+        title = f"{phase} / {stage}"
+        ps = self.state.phases.get(phase)
+        st = ps.stages.get(stage) if ps else None
+        if st is None:
+            return f"{title}: not started"
+        why = stage_outcome(st.status, st.reason, st.exit_code)
+        if st.status.finished and st.status is not Status.SUCCEEDED:
+            return f"{title} · {st.status.replace('_', ' ')}" + (f": {why}" if why else "")
+        if not logged:
+            return f"{title}: {why or 'not started'}"
+        return title
 
     def on_phase_tree_stage_chosen(self, event: PhaseTree.StageChosen) -> None:
         self._show_selected()

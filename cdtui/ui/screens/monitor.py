@@ -6,10 +6,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.moment_list import MomentList
 from cdtui.ui.widgets.traffic_bar import TrafficBar
 
@@ -36,7 +37,7 @@ class MonitorScreen(WatchScreen):
             yield ColourPanel("public", id="public")
             yield ColourPanel("live", id="live")
         yield MomentList(id="alerts")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.repaint()

@@ -10,13 +10,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cdtui.release.watch import ReleaseWatch
 from cdtui.ui.screens.confirm import ConfirmModal, RefusalModal
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.watch_screen import WatchScreen
 from cdtui.ui.widgets.colour_panel import ColourPanel
+from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.moment_list import MomentList
 from cdtui.ui.widgets.rollout_panel import RolloutPanel
 from cdtui.ui.widgets.traffic_bar import TrafficBar
@@ -36,7 +37,7 @@ class ReleaseScreen(WatchScreen):
         Binding("x", "abort", "Abort", tooltip="Stop the release: all traffic back to live"),
         Binding("m", "monitor", "Monitor", tooltip="Production health and alert history"),
         Binding("escape,w", "close", "Pipeline", tooltip="Back to the pipeline view"),
-        Binding("question_mark", "help", "Help", show=False),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
     DEFAULT_CSS = """
@@ -58,7 +59,7 @@ class ReleaseScreen(WatchScreen):
         with Vertical():
             yield RolloutPanel(id="rollout")
             yield MomentList(id="timeline")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.watch.changed = True
@@ -98,6 +99,11 @@ class ReleaseScreen(WatchScreen):
             self.notify(
                 "The release phase is deploying the idle colour; the rollout (and these keys) "
                 "starts after it. C on the pipeline view cancels the run.",
+                severity="warning",
+            )
+        elif self.watch.driverless:
+            self.notify(
+                f"Nobody drives this release: {self.watch.driverless_text()}.",
                 severity="warning",
             )
         elif self.watch.active:
@@ -232,13 +238,22 @@ class ReleaseScreen(WatchScreen):
     def _confirm_release(self, context) -> None:
         from cdtui.ui.screens.release_text import release_body
 
-        body = release_body(context)
+        watch = self.watch
+        resume = None
+        stopped = None  # a driverless release the release stage will not resume
+        if watch.driverless:  # as the core decides (control.prepare): the idle colour's share
+            serving = context.weights.of(context.idle) if context.weights is not None else 0
+            resume = serving or None
+            stopped = None if resume else watch.step
+        body = release_body(context, resume_from=resume, driver=watch.driver_pid, stopped=stopped)
 
         def decided(yes: bool | None) -> None:
             if yes:
                 self._start_release()
 
         title = f"Release: {context.live} → {context.idle}?"
+        if resume is not None:
+            title = f"Resume the release: {context.live} → {context.idle} from {resume}%?"
         self.app.push_screen(ConfirmModal(title, body, confirm_label="release", width=96), decided)
 
     def _start_release(self) -> None:
@@ -274,27 +289,54 @@ class ReleaseScreen(WatchScreen):
             ConfirmModal(f"Roll back to {target}?", body, confirm_label="roll back"), decided
         )
 
-    def _rollback_now(self) -> None:
+    def _rollback_now(self, redeploy: bool = False) -> None:
         """On the app, not this screen: leaving the view must not cancel a rollback halfway."""
         self.app.run_worker(
-            self._roll_back(), group="release-rollback", exclusive=True, exit_on_error=False
+            self._roll_back(redeploy),
+            group="release-rollback",
+            exclusive=True,
+            exit_on_error=False,
         )
 
-    async def _roll_back(self) -> None:
+    def _refused_rollback(self, refusal, redeployed: bool) -> None:
+        """The target is unhealthy (or was never up): when the core names ``--redeploy`` as a
+        way out (the target serves nothing), the refusal offers it on r: deploy the target again
+        with the bytes it last ran, wait until it is healthy, then roll back."""
+        import re
+
+        found = re.search(r"rollback target (\w+) is", refusal.why)
+        offer = None
+        if found and "--redeploy" in refusal.fix and not redeployed and not self.app.readonly:
+            target = found.group(1)
+            offer = ("r", f"redeploy {target} (the bytes it last ran), then roll back")
+        modal = RefusalModal(refusal.title, refusal.why, refusal.fix, offer=offer)
+
+        def chosen(key: str | None) -> None:
+            if key == "r":
+                self._rollback_now(redeploy=True)
+
+        self.app.push_screen(modal, chosen)
+
+    async def _roll_back(self, redeploy: bool = False) -> None:
         """Through the front door, like ``cdtui rollback``: same record, events and refusals."""
         session = self.app.session
         user = session.engine.options.user if session.engine else None
+        if redeploy:
+            self.app.notify("Redeploying the rollback target, then rolling back…", timeout=8)
         try:
             result = await session.rollback(
-                self.watch.phase or None, via="console", user=user, subscribers=[self.watch.apply]
+                self.watch.phase or None,
+                via="console",
+                user=user,
+                subscribers=[self.watch.apply],
+                redeploy=redeploy,
             )
         except Exception as exc:  # an incident is no time for a traceback: say it, keep the console
             reason = f"{type(exc).__name__}: {exc}"
             self.app.notify(reason, title="Rollback failed", severity="error", timeout=12)
             return
         if result.refusal is not None:
-            refusal = result.refusal
-            self.app.push_screen(RefusalModal(refusal.title, refusal.why, refusal.fix))
+            self._refused_rollback(result.refusal, redeploy)
         elif not result.ok:
             self.app.notify(result.reason, title="Rollback failed", severity="error", timeout=12)
         else:

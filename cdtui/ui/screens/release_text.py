@@ -29,15 +29,37 @@ class _Rows:
         return Group(self.intro, self.table, self.tail)
 
 
-def release_body(context: ReleaseContext) -> Group:
+def release_body(
+    context: ReleaseContext,
+    *,
+    resume_from: int | None = None,
+    driver: int | None = None,
+    stopped: int | None = None,
+) -> Group:
+    """``resume_from``: a driverless release (its cdtui, pid ``driver``, is gone) continues
+    from that step instead of starting over; a colour that serves traffic is not redeployed.
+    ``stopped``: it stopped where nothing is left to resume (all traffic moved): r is a new
+    release, the other way."""
     spec = context.spec
     idle_spec = spec.green if context.idle == "green" else spec.blue
-    body = _Rows(
-        Text(
-            f"All traffic moves from {context.live} to {context.idle}, step by step, while "
-            f"{context.idle}'s health is analysed.\n"
-        )
+    intro = Text(
+        f"All traffic moves from {context.live} to {context.idle}, step by step, while "
+        f"{context.idle}'s health is analysed.\n"
     )
+    if resume_from is not None:
+        intro = Text(
+            f"Resumes the release whose cdtui (pid {driver}) is gone, from {resume_from}% on "
+            f"{context.idle}: the next steps follow, {context.idle}'s health analysed.\n",
+            style="bold",
+        )
+    if stopped is not None:
+        intro = Text(
+            f"The release whose cdtui (pid {driver}) is gone stopped at {stopped}% with all "
+            f"traffic on {context.live}: nothing is left to resume. This is a NEW release, "
+            f"{context.live} → {context.idle}; to undo the last one, Esc and b.\n",
+            style="bold",
+        )
+    body = _Rows(intro)
     deploy = idle_spec.deploy
     if deploy:
         deploy = context.mask(deploy if isinstance(deploy, str) else " ".join(deploy))
@@ -46,6 +68,8 @@ def release_body(context: ReleaseContext) -> Group:
         if deploy
         else "; already deployed: nothing redeploys it"
     )
+    if resume_from:
+        first = f"; serves {resume_from}% now, so it is not redeployed"
     body.add("from → to", f"{context.live} (live) → {context.idle} (idle{first})")
     artifact = context.artifact
     if artifact is not None:
@@ -79,6 +103,12 @@ def rollback_body(context: ReleaseContext) -> Group:
     body.add(target, context.health.get(target, "not watched"))
     for warning in context.warnings:
         body.tail.append(f"\n! {warning}", style="bold")
-    if "UNHEALTHY" in context.health.get(target, ""):
-        body.tail.append(f"\n! {target} is unhealthy now: check it before rolling back to it")
+    health = context.health.get(target, "")
+    if "UNHEALTHY" in health or "never up" in health:
+        state = "unhealthy now" if "UNHEALTHY" in health else "never up (not deployed?)"
+        body.tail.append(
+            f"\n! {target} is {state}: the rollback will be refused; the refusal offers r, "
+            f"which redeploys {target} first (cdtui rollback --redeploy)",
+            style="bold",
+        )
     return body.group()

@@ -128,7 +128,7 @@ class LogPane(ScrollView, can_focus=True):
 
     @property
     def match_count(self) -> int:
-        return len(self.state.search.lines) if self.state.search is not None else 0
+        return len(self.state.matches())
 
     @property
     def match_index(self) -> int | None:
@@ -212,7 +212,9 @@ class LogPane(ScrollView, can_focus=True):
     def jump_to_first_error(self) -> None:
         """Moves to the first line with an error word, else the first stderr line (in a thread)."""
         log, gen = self.state.log, self.state.gen
-        if log is not None:
+        if log is None:
+            self.notify("This stage has no log to search: it has not run.", title="First error")
+        else:
             find = partial(log.first_error, stderr=False, fallback_stderr=True)
             self._in_thread(find, partial(self._found_error, gen), "log-pane-error")
 
@@ -300,6 +302,12 @@ class LogPane(ScrollView, can_focus=True):
         self.refresh()
         self._post_status()
 
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        """A line wider than the pane brings the horizontal scrollbar, one row less to show:
+        scroll again once it is laid out, or the last line (often the verdict) hides under it."""
+        if shown and self.following:
+            self.call_after_refresh(self._scroll)
+
     def _query_changed(self) -> None:
         self.state.forget()
         self.refresh_bindings()
@@ -366,7 +374,8 @@ class LogPane(ScrollView, can_focus=True):
         if status != self._status:
             self._status = status
             message = self.StatusChanged(self, *status)
-            self.border_subtitle = Content(message.text)
+            # No log (a stage that did not run): its title says why; "0 lines" would not.
+            self.border_subtitle = Content(message.text if self.state.path else "")
             self.post_message(message)
 
     def _style(self) -> LineStyles:

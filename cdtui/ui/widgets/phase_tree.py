@@ -13,7 +13,7 @@ from textual.widgets.tree import TreeNode
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import Status
 from cdtui.engine.state import PhaseState, RunState, StageState
-from cdtui.presentation import ICONS
+from cdtui.presentation import ICONS, stage_outcome
 from cdtui.ui import clock
 
 STATUS_VAR = {
@@ -30,6 +30,9 @@ STATUS_VAR = {
 }
 
 
+LEAF_INDENT = 4  # the guide before a stage's label ("├ " under its phase) and a margin
+
+
 @dataclass(frozen=True)
 class NodeRef:
     phase: str
@@ -41,7 +44,9 @@ class PhaseTree(Tree[NodeRef]):
 
     BINDINGS = [Binding("space", "toggle_node", "Fold", show=False)]
     DEFAULT_CSS = """
-    PhaseTree { width: 38; min-width: 24; border-right: tall $panel; padding: 0 1; }
+    PhaseTree {
+        width: 38; min-width: 24; border-right: tall $panel; padding: 0 1; overflow-x: hidden;
+    }
     """
 
     class StageChosen(Message):
@@ -154,4 +159,10 @@ class PhaseTree(Tree[NodeRef]):
             text.append(f" #{stage.attempt}", style="dim")
         if stage.host != "local":
             text.append(f" @{stage.host}", style="dim italic")
+        if stage.status.finished and stage.status is not Status.SUCCEEDED:
+            why = stage_outcome(stage.status, stage.reason, stage.exit_code)
+            text.append(f" {why}", style=style if not stage.status.ok else "dim")
+            room = self.scrollable_content_region.width - LEAF_INDENT if self.is_mounted else 0
+            if room > 8:  # the whole reason is in the log pane's title; here, what fits
+                text.truncate(room, overflow="ellipsis")
         return text

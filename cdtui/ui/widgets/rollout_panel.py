@@ -26,6 +26,15 @@ class RolloutPanel(Static):
         level = {"done": "success", "aborted": "error", "failed": "error"}.get(watch.state, "")
         text.append("rollout ", style="dim")
         text.append(state.upper(), style=f"bold {level_style(self, level or 'info')}")
+        if watch.driverless:  # before all else: the release stands still until someone acts
+            text.append(f" at {watch.step}% on idle {watch.idle}   live: {watch.live}\n")
+            gone, _, ways = watch.driverless_text().partition(": ")
+            text.append("DRIVERLESS", style=f"bold reverse {level_style(self, 'error')}")
+            text.append(f": {gone}:\n  {ways}\n", style="bold")  # the ways out, never cut off
+            text.append("plan ", style="dim")
+            text.append(watch.plan_text() + "\n")
+            self.update(text)
+            return
         if watch.gate_waiting:
             text.append(f" at the {watch.phase} gate: press r to review and release", style="bold")
         if watch.active:

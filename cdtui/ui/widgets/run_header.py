@@ -47,9 +47,16 @@ class RunHeader(Static):
 
 
 def _counts(state: RunState) -> str:
-    total = done = 0
+    """``3/4 stages``; a finished run counts the stages it reached and says how many it did not
+    (a run of one phase, or a failure that ended it early), never ``0/10`` for a run of one."""
+    total = done = unreached = 0
     for phase in state.phases.values():
         for stage in phase.stages.values():
             total += 1
             done += stage.status in (Status.SUCCEEDED, Status.SKIPPED)
-    return f"{done}/{total} stages" if total else ""
+            unreached += stage.status is Status.PENDING
+    if not total:
+        return ""
+    if state.status.finished and unreached:
+        return f"{done}/{total - unreached} stages · {unreached} not run"
+    return f"{done}/{total} stages"
