@@ -59,4 +59,4 @@ def test_a_bad_step_is_told_as_the_new_colours_share():
         ReleaseSpec.model_validate(
             {"blue": {"url": "http://h:1"}, "green": {"url": "http://h:2"}, "steps": [10, 150]}
         )
-    assert "new colour's % of traffic" in str(caught.value) and "green" not in str(caught.value)
+    assert "new colour's share of traffic" in str(caught.value) and "green" not in str(caught.value)

@@ -63,8 +63,7 @@ class ReleaseKind(StageKind):
             result.reason = f"release crashed: {type(exc).__name__}: {exc}"
             raise
         finally:
-            status, reason = result.status, result.reason
-            log.line(f"{status.lower()}: {reason}" if reason else status.lower())
+            log.verdict(result.status, result.reason)
         return result
 
 
@@ -75,6 +74,12 @@ class ReleaseLog:
         self.sink = sink
         self.failing: dict[str, int] = {}  # colour -> failed checks in a row
         self._partial: dict[str, bytes] = {}
+        self.said = ""  # the last state's reason, so the verdict is not written twice
+
+    def verdict(self, status: Status, reason: str) -> None:
+        """The stage's last line: its status, and its reason unless the log just said it."""
+        told = not reason or reason in self.said
+        self.line(status.lower() if told else f"{status.lower()}: {reason}")
 
     def line(self, text: str, stream: str = "stdout") -> None:
         clock = time.strftime("%H:%M:%S")
@@ -99,6 +104,7 @@ class ReleaseLog:
 
     def event(self, event: Event) -> None:
         if isinstance(event, ReleaseStateChanged):
+            self.said = event.reason
             self.line(f"{event.state:<11} {event.step:>3}%  {event.reason}")
         elif isinstance(event, WeightChanged) and event.applied:
             self.line(f"weights     blue {event.blue}% / green {event.green}% (read back)")

@@ -43,7 +43,7 @@ class RollbackKind(StageKind):
             result.reason = f"rollback crashed: {type(exc).__name__}: {exc}"
             raise
         finally:
-            log.line(f"{result.status.lower()}: {result.reason}")
+            log.verdict(result.status, result.reason)
         return result
 
 
