@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -80,6 +81,14 @@ async def _read_answer(reader: asyncio.StreamReader) -> Answer:
     return Answer(int(fields[1]), headers, body)
 
 
+def why(error: BaseException) -> str:
+    """The cause in words that hold no address (asyncio's connect errors quote host and port)."""
+    code = getattr(error, "errno", None)
+    if isinstance(code, int) and code:
+        return os.strerror(code)
+    return type(error).__name__
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header: a number or an HTTP date."""
     if not value:
@@ -101,8 +110,7 @@ async def post(sink: str, url: str, body: bytes, headers: dict[str, str], timeou
     except TimeoutError:
         raise RetryLater(f"{sink}: no answer within {timeout:g}s") from None
     except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as error:
-        why = getattr(error, "strerror", None) or type(error).__name__
-        raise RetryLater(f"{sink}: cannot deliver ({why})") from None
+        raise RetryLater(f"{sink}: cannot deliver ({why(error)})") from None
     if 200 <= answer.status < 300:
         return f"HTTP {answer.status}"
     said = f"HTTP {answer.status}" + (f": {answer.text}" if answer.text else "")

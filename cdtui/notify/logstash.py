@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from cdtui.config.notify import LogstashConfig
 from cdtui.notify.base import Payload, RetryLater, Sink, SinkContext
+from cdtui.notify.http import why
 from cdtui.notify.payload import encode
 
 
@@ -62,8 +63,7 @@ class LogstashSink(Sink):
                 self.config.timeout,
             )
         except (OSError, TimeoutError) as error:
-            why = getattr(error, "strerror", None) or type(error).__name__
-            raise RetryLater(f"{self.name}: cannot connect ({why})") from None
+            raise RetryLater(f"{self.name}: cannot connect ({why(error)})") from None
         self._writer = writer
         return writer
 
@@ -75,8 +75,7 @@ class LogstashSink(Sink):
             await asyncio.wait_for(writer.drain(), self.config.timeout)
         except (OSError, TimeoutError) as error:
             await self._drop()
-            why = getattr(error, "strerror", None) or type(error).__name__
-            raise RetryLater(f"{self.name}: connection lost ({why})") from None
+            raise RetryLater(f"{self.name}: connection lost ({why(error)})") from None
         return f"{len(payloads)} line(s) written"
 
     async def _drop(self) -> None:

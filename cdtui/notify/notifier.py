@@ -22,10 +22,10 @@ from cdtui.engine.masking import SecretMasker
 from cdtui.notify.base import Sink, SinkContext, SinkError
 from cdtui.notify.filters import EventFilter
 from cdtui.notify.outbox import Cursor, EventLog
-from cdtui.notify.payload import Payload, new_id, to_payload
+from cdtui.notify.payload import Payload, clamp, new_id, to_payload
 from cdtui.notify.sinks import make_sink
 from cdtui.notify.summary import RunDigest
-from cdtui.notify.worker import SinkState, SinkWorker
+from cdtui.notify.worker import TEST_KIND, SinkState, SinkWorker
 from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
@@ -162,6 +162,43 @@ class Notifier:
         """Per sink: ok / retrying (and when next) / standby / failed, queued, delivered,
         dropped: what the console's notifier panel shows."""
         return (*(w.snapshot() for w in self.workers), *self.failed)
+
+    async def test(self, only: str | None = None) -> list[tuple[str, str, bool, str]]:
+        """One test message to each sink (or ``only``), bypassing filters and the outbox:
+        (name, kind, ok, what it answered), errors masked."""
+        at = time.time()
+        payload: Payload = {"kind": TEST_KIND, "id": new_id(at), "project": self.project}
+        payload |= {"run": 0, "at": at, "text": f"test message from cdtui for {self.project}"}
+        results: list[tuple[str, str, bool, str]] = []
+        if only in (None, "log"):
+            self.log.append(payload)
+            results.append(("log", "log", True, f"appended to {self.log.path}"))
+        for worker in self.workers:
+            sink = worker.sink
+            if only not in (None, sink.name):
+                continue
+            try:
+                answer = await sink.send([clamp(payload, sink.max_bytes)]) or "accepted"
+                results.append((sink.name, sink.kind, True, answer))
+            except Exception as error:  # RetryLater, SinkError or a bug: all reported
+                results.append((sink.name, sink.kind, False, self.masker.mask_text(str(error))))
+            finally:
+                await sink.close()
+        results += [
+            (s.name, s.kind, False, s.last_error) for s in self.failed if only in (None, s.name)
+        ]
+        return results
+
+    def backlog(self) -> list[tuple[str, str, int, str, str]]:
+        """Per sink (name, kind, events queued for it, last delivered id, error): what
+        ``cdtui notify status`` prints; reads the log from each cursor."""
+        rows = []
+        for worker in self.workers:
+            saved = worker.cursor.load() or {}
+            queued = sum(1 for _, p in self.log.read(worker.offset, 1 << 30) if worker.wanted(p))
+            rows.append((worker.sink.name, worker.sink.kind, queued, saved.get("id", ""), ""))
+        rows += [(s.name, s.kind, 0, "", s.last_error) for s in self.failed]
+        return rows
 
     def close(self) -> None:
         """Off the bus, workers stopped; undelivered events wait in the outbox for next time."""

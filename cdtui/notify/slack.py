@@ -49,6 +49,8 @@ def headline(p: Payload) -> str:
         return f":raised_hand: {where} waits for approval at {p.get('phase')}"
     if kind == "ReleaseStateChanged":
         return f":traffic_light: {where}: release {p.get('state')} at step {p.get('step')}"
+    if kind == "NotifyTest":
+        return f":wave: {p.get('text')}"
     if kind == "AlertRaised":
         return f":rotating_light: {p.get('project')}: {p.get('text')}"
     place = " / ".join(str(p[k]) for k in ("phase", "stage") if p.get(k))

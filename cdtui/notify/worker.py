@@ -23,6 +23,7 @@ from cdtui.notify.filters import EventFilter
 from cdtui.notify.outbox import Cursor, EventLog
 from cdtui.notify.payload import Payload, clamp
 
+TEST_KIND = "NotifyTest"  # ``cdtui notify test``: sent directly, never from the log
 POLL = 0.5  # seconds between looks at the log for what other processes appended
 STANDBY_POLL = 2.0  # while another process drains this sink
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 60.0
@@ -141,11 +142,11 @@ class SinkWorker:
         if not entries:
             return False
         now = time.time()
-        self.queued = sum(1 for _, p in entries if self._wanted(p))
+        self.queued = sum(1 for _, p in entries if self.wanted(p))
         batch: list[Payload] = []
         batch_end = self.offset
         for end, payload in entries:
-            if self._wanted(payload) and not self._duplicate(payload, now):
+            if self.wanted(payload) and not self._duplicate(payload, now):
                 batch.append(clamp(payload, self.sink.max_bytes))
                 batch_end = end
                 if len(batch) >= self.sink.batch:
@@ -161,8 +162,9 @@ class SinkWorker:
         self.queued = 0
         return True
 
-    def _wanted(self, payload: Payload) -> bool:
-        return not payload["kind"].startswith("_") and self.accepts(payload)
+    def wanted(self, payload: Payload) -> bool:
+        kind = payload["kind"]
+        return not kind.startswith("_") and kind != TEST_KIND and self.accepts(payload)
 
     def _duplicate(self, payload: Payload, now: float) -> bool:
         if self.dedupe <= 0:
