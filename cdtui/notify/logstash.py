@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import select
 import ssl
 from collections.abc import Sequence
 
@@ -20,18 +20,17 @@ from cdtui.notify.payload import encode
 
 
 def _peer_closed(writer: asyncio.StreamWriter) -> bool:
-    """True when the far end has sent FIN (or the socket is gone): the kernel's view, now."""
+    """True when the far end has hung up (FIN or RST), as the kernel sees it now: the loop may
+    not have read the FIN yet."""
     if writer.is_closing():
         return True
     sock = writer.get_extra_info("socket")
     if sock is None:
         return True
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError):
-        return True
+    hangup = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | hangup)
+    return any(mask & hangup for _, mask in poller.poll(0))
 
 
 class LogstashSink(Sink):
