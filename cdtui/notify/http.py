@@ -51,7 +51,8 @@ async def request(url: str, body: bytes, headers: dict[str, str], timeout: float
         finally:
             writer.close()
 
-    return await asyncio.wait_for(exchange(), timeout)
+    async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel
+        return await exchange()
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> Answer:

@@ -57,10 +57,10 @@ class LogstashSink(Sink):
             return self._writer
         await self._drop()
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.config.host, self.config.port, ssl=self._tls()),
-                self.config.timeout,
-            )
+            async with asyncio.timeout(self.config.timeout):  # (wait_for may swallow a cancel)
+                _, writer = await asyncio.open_connection(
+                    self.config.host, self.config.port, ssl=self._tls()
+                )
         except (OSError, TimeoutError) as error:
             raise RetryLater(f"{self.name}: cannot connect ({why(error)})") from None
         self._writer = writer
@@ -71,7 +71,8 @@ class LogstashSink(Sink):
         data = b"".join(encode(p) + b"\n" for p in payloads)
         try:
             writer.write(data)
-            await asyncio.wait_for(writer.drain(), self.config.timeout)
+            async with asyncio.timeout(self.config.timeout):
+                await writer.drain()
         except (OSError, TimeoutError) as error:
             await self._drop()
             raise RetryLater(f"{self.name}: connection lost ({why(error)})") from None
@@ -82,7 +83,8 @@ class LogstashSink(Sink):
         if writer is not None:
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
 
     async def close(self) -> None:
         await self._drop()

@@ -134,7 +134,8 @@ class SinkWorker:
     async def _sleep(self, seconds: float) -> None:
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), seconds)
+            async with asyncio.timeout(seconds):  # wait_for can swallow a cancel on 3.11
+                await self.wake.wait()
 
     async def _pass(self) -> bool:
         """Deliver what the log holds past the cursor; False when there was nothing."""
