@@ -163,6 +163,7 @@ class NotifyEntry(Model):
     phases: list[str] = Field(default_factory=list)
     stages: list[str] = Field(default_factory=list)
     dedupe: Duration | None = None  # identical messages within this window go once
+    optional: bool = False  # a variable it needs is unset: the sink is off, without a warning
     log: LogConfig | None = None
     logstash: LogstashConfig | None = None
     slack: SlackConfig | None = None

@@ -87,7 +87,8 @@ class Notifier:
         try:
             return make_sink(entry.kind, entry.sink_name, entry.config, self.context), entry
         except SinkError as error:  # an unset variable: the run goes on, the sink is shown failed
-            state = SinkState(entry.sink_name, entry.kind, "failed", 0, 0, 0, 0, None, str(error))
+            word = "off" if entry.optional else "failed"
+            state = SinkState(entry.sink_name, entry.kind, word, 0, 0, 0, 0, None, str(error))
             self.failed.append(state)
             return None, entry
 
@@ -130,6 +131,8 @@ class Notifier:
             return
         bus = self._bus
         for state in self.failed:
+            if state.state == "off":
+                continue
             notice = Notice(run_id, time.time(), "warning", f"notify: {state.last_error}")
             if bus is not None:
                 loop.call_soon(bus.emit, notice)
