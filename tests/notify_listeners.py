@@ -4,8 +4,10 @@ answer 429 with Retry-After, and a TCP json_lines listener standing in for logst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -140,6 +142,12 @@ class LineListener:
                 if not data:
                     break
                 self.feed(data)
+            # Shut the socket down now: a transport's close() only takes effect on the next loop
+            # iteration, and a sink writing before that would write into a socket being closed.
+            twin = socket.socket(fileno=os.dup(sock.fileno()))
+            with contextlib.suppress(OSError):
+                twin.shutdown(socket.SHUT_RDWR)
+            twin.close()
             conn.transport.close()
         self._server = None
 
