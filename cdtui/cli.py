@@ -22,6 +22,8 @@ COMMANDS = {
     "release": "cdtui.commands.release:release",
     "rollback": "cdtui.commands.release:rollback",
     "status": "cdtui.commands.release:status",
+    "events": "cdtui.commands.events:events",
+    "notify": "cdtui.commands.notify:notify",
 }
 
 

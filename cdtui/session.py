@@ -32,6 +32,7 @@ from cdtui.store import RunStore
 
 if TYPE_CHECKING:
     from cdtui.config.release import ReleaseSpec
+    from cdtui.notify.notifier import Notifier
     from cdtui.release.context import Refusal
     from cdtui.release.control import StatusReport
 
@@ -66,6 +67,7 @@ class Session:
         self.bus = EventBus()
         self.bus.subscribe(self._release_alerts)
         self._store: RunStore | None = None
+        self.notifier: Notifier | None = None
 
     # -- the pipeline file ------------------------------------------------------------
     def load(self, check_secrets: bool = True) -> list[LocatedError]:
@@ -250,6 +252,7 @@ class Session:
         assert self.pipeline is not None
         secrets = resolve_secrets(self.pipeline, os.environ, file=str(self.path or "cdtui.yaml"))
         run_id = self.store.begin_run(self.pipeline.project, options.user, selection)
+        self.start_notifier(secrets)
         return Engine(
             self.pipeline,
             plan,
@@ -260,7 +263,21 @@ class Session:
             bus=self.bus,
         )
 
+    def start_notifier(self, secrets: dict[str, str]) -> None:
+        """The pipeline's ``notify:`` sinks on the bus, after the store (once per pipeline)."""
+        if self.notifier is not None and self.notifier.pipeline is self.pipeline:
+            return
+        from cdtui.notify.notifier import Notifier
+
+        if self.notifier is not None:
+            self.notifier.close()
+        assert self.pipeline is not None
+        self.notifier = Notifier(self.pipeline, self.project_dir, secrets)
+        self.notifier.attach(self.bus)
+
     def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.close()
         if self._store is not None:
             self._unsubscribe_store()  # an event fired after this is not recorded, not an error
             self._store.flush()

@@ -17,6 +17,7 @@ from pydantic_core import ValidationError as CoreValidationError
 
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
+from cdtui.config.notify import NotifyList
 from cdtui.config.release import ReleaseSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.&+-]*$"
@@ -229,6 +230,7 @@ class Pipeline(Model):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     hosts: dict[str, Host] = Field(default_factory=dict)
     grace: Duration = 10.0
+    notify: NotifyList = Field(default_factory=list)  # sinks: cdtui.config.notify
     phases: list[Phase] = Field(min_length=1)
 
     @field_validator("env")

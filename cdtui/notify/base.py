@@ -4,11 +4,17 @@ A sink turns a batch of payloads (plain JSON-ready dicts, already masked) into o
 ``send`` returns when the far end accepted it, raises ``RetryLater`` (optionally with the
 ``Retry-After`` it was told) for a failure worth retrying, and ``SinkError`` for one that is not
 (a 4xx that will never pass). Error texts never hold a URL or token: they name the sink.
+
+``send`` may return a short answer (``HTTP 200``) that ``cdtui notify test`` prints. A sink's
+secrets (a webhook URL, an HMAC key) come from ``context.secret(...)``; it lists them in
+``secret_values()`` so the notifier masks them in every payload and error line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 Payload = dict[str, Any]
@@ -26,6 +32,32 @@ class RetryLater(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink may need beyond its config: where state lives and where secrets come from."""
+
+    project: str
+    project_dir: Path
+    state_dir: Path
+    environ: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)  # resolved ``secrets:`` by name
+
+    def secret(self, sink: str, env: str | None, secret: str | None, what: str) -> str | None:
+        """A value named by an ``*_env`` field (environment) or ``*_secret`` field (``secrets:``);
+        SinkError naming the sink and the variable, never a value, when it is unset."""
+        if env is not None:
+            value = self.environ.get(env, "")
+            if not value:
+                raise SinkError(f"{sink}: {what} comes from ${env}, which is not set")
+            return value
+        if secret is not None:
+            value = self.secrets.get(secret, "")
+            if not value:
+                raise SinkError(f"{sink}: {what} comes from secrets.{secret}, which has no value")
+            return value
+        return None
+
+
 class Sink:
     """One configured destination. ``name`` is what errors and the console call it."""
 
@@ -34,12 +66,19 @@ class Sink:
     rate: ClassVar[float | None] = None  # sends per second at most (Slack: 1)
     burst: ClassVar[int] = 1
     max_bytes: ClassVar[int | None] = None  # clamp of one encoded payload (SNS: 256 KB)
+    default_on: ClassVar[tuple[str, ...] | None] = None  # None: config.notify.DEFAULT_ON
+    dedupe: ClassVar[float] = 0.0  # seconds within which an identical message goes once
 
-    def __init__(self, name: str, config: Any) -> None:
+    def __init__(self, name: str, config: Any, context: SinkContext | None = None) -> None:
         self.name = name
         self.config = config
+        self.context = context
 
-    async def send(self, payloads: Sequence[Payload]) -> None:
+    def secret_values(self) -> list[str]:
+        """Values (URLs, tokens) to mask in every payload and error line of this sink."""
+        return []
+
+    async def send(self, payloads: Sequence[Payload]) -> str | None:
         raise NotImplementedError
 
     async def close(self) -> None:

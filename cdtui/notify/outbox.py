@@ -1,0 +1,117 @@
+"""The durable outbox: the JSONL event log, and one cursor per sink into it.
+
+Every event is appended to the log (one ``write`` of one line, ``O_APPEND``, so processes sharing
+a project never interleave) before any sink sees it; each sink's cursor records the byte offset
+after the last event it delivered (or passed over) and that event's id. A crash loses nothing
+that was appended: the sink starts again at its cursor (at-least-once; receivers dedupe on
+``id``). One process at a time drains a sink: the cursor's ``flock`` says which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cdtui.notify.payload import Payload, encode
+
+READ_LIMIT = 4 << 20  # bytes read per pass: an outage of 10,000 events is a few passes
+
+
+class EventLog:
+    """Append-only JSONL; readers take whole lines only (a torn tail waits for its newline)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def append(self, payload: Payload) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, encode(payload) + b"\n")
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read(self, offset: int, limit: int = READ_LIMIT) -> list[tuple[int, Payload]]:
+        """(end offset, payload) of each whole line from ``offset``; undecodable lines skipped."""
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read(limit)
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) >= limit:  # one line longer than a pass: skip it
+            return [(offset + len(data), {"kind": "_skipped"})]
+        entries: list[tuple[int, Payload]] = []
+        position = offset
+        for line in data[:end].splitlines(keepends=True):
+            position += len(line)
+            with contextlib.suppress(ValueError):
+                payload = json.loads(line)
+                if isinstance(payload, dict) and "kind" in payload:
+                    entries.append((position, payload))
+        return entries
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Cursor:
+    """Where one sink is in the log, saved by rename (a crash keeps the old or the new)."""
+
+    def __init__(self, directory: Path, sink: str) -> None:
+        self.path = directory / f"{sink}.cursor"
+        self._lock_path = directory / f"{sink}.lock"
+        self._lock_fd: int | None = None
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("offset"), int) else None
+
+    def save(self, offset: int, last_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"offset": offset, "id": last_id}))
+        os.replace(tmp, self.path)
+
+    def start_at(self, log_size: int) -> int:
+        """The saved offset; a new sink starts at the log's end (no flood of old history), a
+        log that shrank (replaced by hand) from its start."""
+        saved = self.load()
+        if saved is None:
+            self.save(log_size, "")
+            return log_size
+        return saved["offset"] if saved["offset"] <= log_size else 0
+
+    def try_lock(self) -> bool:
+        """True when this process now drains the sink; False while another process does."""
+        if self._lock_fd is not None:
+            return True
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
