@@ -14,6 +14,7 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ def event(n: int = 1, **extra: Any) -> dict[str, Any]:
         "phase": "deploy",
         "stage": "web",
         "status": "FAILED",
+        "at": 1796083200.25,  # 2026-12-01 00:00:00 UTC
     }
     return payload | extra
 
@@ -100,8 +102,9 @@ def test_importing_the_aws_sinks_does_not_import_boto3():
 async def test_sns_publishes_json_a_subscribed_queue_receives(moto: Moto):
     topic_arn, queue_url = topic_with_queue(moto, "deploys-json")
     sink = SnsSink("ops", SnsConfig(topic_arn=topic_arn, endpoint_url=moto.url))
-    await sink.send([event(lines=["step 1", "boom: exit 2"])])
+    answer = await sink.send([event(lines=["step 1", "boom: exit 2"])])
 
+    assert answer is not None and answer.startswith("publish: MessageId ")
     [message] = receive_all(moto.client("sqs"), queue_url, 1)
     envelope = json.loads(message["Body"])
     assert json.loads(envelope["Message"]) == event(lines=["step 1", "boom: exit 2"])
@@ -193,6 +196,7 @@ async def test_ses_sends_a_plain_and_an_html_part(moto: Moto):
     plain = sent["Message.Body.Text.Data"][0]
     assert plain.startswith("shop run 42 FAILED at deploy/web\n")
     assert "  <script>alert(1)</script>\n  exit 2\n" in plain
+    assert "at       2026-12-01 00:00:00 UTC\n" in plain
     assert sent["Message.Body.Html.Data"] == [mail["body"]]
 
 
@@ -214,8 +218,8 @@ async def test_sqs_sends_each_event_with_its_attributes(moto: Moto):
     queue_url = sqs.create_queue(QueueName="deploys-plain")["QueueUrl"]
     sink = SqsSink("queue", SqsConfig(queue_url=queue_url, endpoint_url=moto.url))
     sent = [event(n, status=status) for n, status in enumerate(["RUNNING", "FAILED", "SKIPPED"])]
-    await sink.send(sent)
-    await sink.send([event(9)])
+    assert await sink.send(sent) == "send_message_batch: 3 sent"
+    assert (await sink.send([event(9)]) or "").startswith("send_message: MessageId ")
 
     messages = receive_all(sqs, queue_url, 4)
     bodies = sorted((json.loads(m["Body"]) for m in messages), key=lambda p: p["id"])
@@ -334,7 +338,8 @@ async def test_error_texts_mask_secrets_and_urls(answers):
     answers.answer = (400, {}, "InvalidParameter", leak)
     arn = f"arn:aws:sns:eu-west-1:{ACCOUNT}:deploys"
     masker = SecretMasker([SECRET])
-    sink = SnsSink("ops", SnsConfig(topic_arn=arn, endpoint_url=answers.url), masker=masker)
+    context = SimpleNamespace(secrets={"hook": SECRET})  # a SinkContext's resolved secrets:
+    sink = SnsSink("ops", SnsConfig(topic_arn=arn, endpoint_url=answers.url), context)
     with pytest.raises(SinkError) as caught:
         await sink.send([event()])
     assert str(caught.value) == (
@@ -365,6 +370,21 @@ async def test_a_profile_supplies_the_credentials(moto: Moto, aws_env, monkeypat
     await SnsSink("ops", SnsConfig(**endpoint, profile="cdtui-ci")).send([event(3)])
     [message] = receive_all(moto.client("sqs"), queue_url, 1)
     assert json.loads(json.loads(message["Body"])["Message"])["id"] == "ev-0003"
+
+
+async def test_aws_endpoint_url_from_the_environment_is_honoured(moto: Moto, monkeypatch):
+    topic_arn, queue_url = topic_with_queue(moto, "deploys-env")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    await SnsSink("ops", SnsConfig(topic_arn=topic_arn)).send([event()])
+    assert len(receive_all(moto.client("sqs"), queue_url, 1)) == 1
+
+
+def test_a_single_huge_line_is_clipped_not_dropped():
+    sink = SqsSink("queue", SqsConfig(queue_url="https://sqs.eu-west-1.amazonaws.com/1/q"))
+    payload, entry = sink.entry(event(lines=["y" * 400_000], note="kept"))
+    assert payload["clipped"] is True and payload["note"] == "kept"
+    assert 100_000 < len(payload["lines"][0]) < 256 * 1024
+    assert aws.message_size(entry["MessageBody"], entry["MessageAttributes"]) <= 256 * 1024
 
 
 def test_the_config_models_take_the_issue_keys():

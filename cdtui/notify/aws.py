@@ -16,6 +16,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from cdtui.engine.masking import SecretMasker
@@ -93,15 +94,23 @@ class AwsSink(Sink):
     target: ClassVar[str]  # the config field that names where messages go, for error hints
     max_bytes = SIZE_LIMIT
 
-    def __init__(self, name: str, config: Any, *, masker: SecretMasker | None = None) -> None:
+    def __init__(
+        self, name: str, config: Any, context: Any = None, *, masker: SecretMasker | None = None
+    ) -> None:
         super().__init__(name, config)
-        self.masker = masker or SecretMasker()
+        self.context = context  # a SinkContext: only its resolved ``secrets:`` are used here
+        known = getattr(context, "secrets", None) or {}
+        self.masker = masker or SecretMasker(known.values())
         self._delivered: OrderedDict[str, None] = OrderedDict()
 
-    async def send(self, payloads: Sequence[Payload]) -> None:
+    async def send(self, payloads: Sequence[Payload]) -> str | None:
+        """One call per payload; the answer (``cdtui notify test`` prints it) names the last."""
+        answer = None
         for payload in self.fresh(payloads):
-            await self.call(self.method, **self.request(payload))
+            reply = await self.call(self.method, **self.request(payload))
             self.delivered(payload)
+            answer = f"{self.method}: MessageId {reply.get('MessageId', '?')}"
+        return answer
 
     def request(self, payload: Payload) -> dict[str, Any]:
         """The keyword arguments of ``method`` for one payload."""
@@ -228,6 +237,8 @@ def _halve(value: Any) -> Any:
     if isinstance(value, str):
         return value[: len(value) // 2] + "..." if len(value) > 8 else ""
     if isinstance(value, list):
+        if len(value) == 1 and isinstance(value[0], str):
+            return [_halve(value[0])] if len(value[0]) > 8 else []
         return value[len(value) // 2 + 1 :]
     return {}  # a nested object: too hard to halve fairly, dropped
 
@@ -251,11 +262,17 @@ def summary_lines(payload: Payload) -> tuple[list[tuple[str, str]], list[str]]:
     texts = [k for k in lists if all(isinstance(item, str) for item in payload[k])]
     tail_key = max(texts, key=lambda k: len(payload[k]), default=None)
     rows = [
-        (key, dumps(value) if isinstance(value, dict | list) else str(value))
+        (key, _shown(key, value))
         for key, value in payload.items()
         if key != tail_key and value not in (None, "", [], {})
     ]
     return rows, list(payload[tail_key]) if tail_key else []
+
+
+def _shown(key: str, value: Any) -> str:
+    if key == "at" and isinstance(value, int | float):  # epoch seconds: a time people read
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def plain_text(payload: Payload) -> str:

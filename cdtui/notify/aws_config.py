@@ -26,7 +26,7 @@ _ADDRESS = re.compile(r"^(?:[^<>@\s][^<>@]*<)?[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>?$"
 Region = Annotated[str, Field(pattern=_REGION, description="e.g. eu-west-1")]
 
 
-class AwsSinkConfig(Model):
+class AwsConfig(Model):
     """What every AWS sink takes besides its target."""
 
     region: Region | None = None
@@ -34,7 +34,7 @@ class AwsSinkConfig(Model):
     profile: Annotated[str, Field(min_length=1)] | None = None
 
 
-class SnsConfig(AwsSinkConfig):
+class SnsConfig(AwsConfig):
     """`sns: {topic_arn, region}`: publish each event to a topic (SMS, email, queue subscribers)."""
 
     topic_arn: str
@@ -55,7 +55,7 @@ class SnsConfig(AwsSinkConfig):
         return self.region or (found["region"] if found else None)
 
 
-class SesConfig(AwsSinkConfig):
+class SesConfig(AwsConfig):
     """`ses: {from, to, region}`: an email per event, a plain and an HTML part."""
 
     sender: str = Field(alias="from")
@@ -80,7 +80,7 @@ class SesConfig(AwsSinkConfig):
         return self.region
 
 
-class SqsConfig(AwsSinkConfig):
+class SqsConfig(AwsConfig):
     """`sqs: {queue_url, region}`: a message per event; a `.fifo` queue dedupes by event id."""
 
     queue_url: Annotated[str, Field(pattern=_URL)]

@@ -26,12 +26,16 @@ class SqsSink(AwsSink):
     target = "queue_url"
     batch = BATCH_LIMIT
 
-    async def send(self, payloads: Sequence[Payload]) -> None:
+    async def send(self, payloads: Sequence[Payload]) -> str | None:
         entries = [self.entry(payload) for payload in self.fresh(payloads)]
+        answer = None
         for chunk in _chunks(entries):
             if len(chunk) == 1:
-                await self.call("send_message", QueueUrl=self.config.queue_url, **chunk[0][1])
+                reply = await self.call(
+                    "send_message", QueueUrl=self.config.queue_url, **chunk[0][1]
+                )
                 self.delivered(chunk[0][0])
+                answer = f"send_message: MessageId {reply.get('MessageId', '?')}"
                 continue
             reply = await self.call(
                 "send_message_batch",
@@ -42,6 +46,8 @@ class SqsSink(AwsSink):
                 self.delivered(chunk[int(item["Id"])][0])
             if reply.get("Failed"):
                 raise self.batch_error(reply["Failed"])
+            answer = f"send_message_batch: {len(chunk)} sent"
+        return answer
 
     def entry(self, payload: Payload) -> tuple[Payload, dict[str, Any]]:
         """(payload, send_message arguments), the payload clamped to fit."""
