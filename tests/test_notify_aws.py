@@ -96,6 +96,13 @@ def test_importing_the_aws_sinks_does_not_import_boto3():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_config_models_import_no_cdtui_config():
+    """cdtui.config.notify imports them: importing cdtui.config back would be a cycle."""
+    code = "import sys, cdtui.notify.aws_config; print('cdtui.config' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 # --- SNS ----------------------------------------------------------------------------------
 
 

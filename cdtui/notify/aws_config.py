@@ -11,9 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, field_validator
-
-from cdtui.config.base import Model
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _REGION = r"^[a-z]{2}(-[a-z0-9]+)+-\d+$"
 _URL = r"^https?://[^\s/]+(/\S*)?$"
@@ -26,8 +24,12 @@ _ADDRESS = re.compile(r"^(?:[^<>@\s][^<>@]*<)?[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>?$"
 Region = Annotated[str, Field(pattern=_REGION, description="e.g. eu-west-1")]
 
 
-class AwsConfig(Model):
+class AwsConfig(BaseModel):
     """What every AWS sink takes besides its target."""
+
+    # cdtui.config.base.Model's settings, not the class: cdtui.config.notify imports this module,
+    # and importing cdtui.config from here would run cdtui/config/__init__ first, a cycle.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     region: Region | None = None
     endpoint_url: Annotated[str, Field(pattern=_URL)] | None = None
