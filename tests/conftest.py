@@ -86,4 +86,4 @@ def _private_state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("CDTUI_STATE_DIR", ".cdtui")
 
 
-pytest_plugins = ["tests.sshd"]  # the sshd fleet fixtures: fleet, sshd, pool
+pytest_plugins = ["tests.sshd", "tests.moto_server"]  # sshd fleet: fleet, sshd, pool; moto
