@@ -278,6 +278,9 @@ class Session:
     def close(self) -> None:
         if self.notifier is not None:
             self.notifier.close()
+        aws = sys.modules.get("cdtui.notify.aws")  # only if an AWS sink loaded boto3
+        if aws is not None:
+            aws.close_clients()
         if self._store is not None:
             self._unsubscribe_store()  # an event fired after this is not recorded, not an error
             self._store.flush()

@@ -52,7 +52,7 @@ def test_the_issue_sketch_loads_as_written(tmp_path: Path):
     assert kinds == ["log", "logstash", "slack", "webhook", "sns", "ses", "sqs"]
     assert pipeline.notify[0].config.path == "events.jsonl"
     assert pipeline.notify[1].on == ["all"] and pipeline.notify[2].on is None
-    assert pipeline.notify[5].config.from_ == "ci@example.com"
+    assert pipeline.notify[5].config.sender == "ci@example.com"
     assert set(kinds) <= set(SINKS)
 
 

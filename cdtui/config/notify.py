@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
+from cdtui.notify.aws_config import SesConfig, SnsConfig, SqsConfig
 
 ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SINK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -116,40 +117,7 @@ class WebhookConfig(Model):
         return self
 
 
-# -- AWS sinks: PLACEHOLDERS for the AWS engineer (cdtui/notify/sns.py, ses.py, sqs.py) ---------
-# Fields are issue #13's sketch. Extend them here; keep these class names and keys.
-class AwsConfig(Model):
-    """What every AWS sink takes; credentials come the usual boto3 way."""
-
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
-
-
-class SnsConfig(AwsConfig):
-    """PLACEHOLDER (AWS engineer): publish to a topic (SMS and email subscribers)."""
-
-    topic_arn: str = Field(min_length=1)
-
-
-class SesConfig(AwsConfig):
-    """PLACEHOLDER (AWS engineer): send_email with a plain and an HTML part."""
-
-    from_: str = Field(alias="from", min_length=3)
-    to: list[str] = Field(min_length=1)
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _to_shorthand(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
-
-
-class SqsConfig(AwsConfig):
-    """PLACEHOLDER (AWS engineer): send_message with attributes."""
-
-    queue_url: str = Field(min_length=1)
-
-
+# -- AWS sinks: their models live beside the sinks (cdtui/notify/aws_config.py) ----------------
 # -----------------------------------------------------------------------------------------------
 KINDS = ("log", "logstash", "slack", "webhook", "sns", "ses", "sqs")
 
