@@ -59,10 +59,16 @@ class Handle:
 @contextlib.asynccontextmanager
 async def locked(spec: ReleaseSpec, project_dir: Path) -> AsyncIterator[Handle]:
     """The router, its records and its lock (ReleaseLocked when another cdtui holds it)."""
-    key = key_of(spec.router)
-    lock = RouterLock(project_dir, key)
+    lock = RouterLock(project_dir, key_of(spec.router))
     lock.acquire()
-    records = ReleaseRecords(project_dir, key)
+    async with holding(spec, project_dir, lock) as handle:
+        yield handle
+
+
+@contextlib.asynccontextmanager
+async def holding(spec: ReleaseSpec, project_dir: Path, lock: RouterLock) -> AsyncIterator[Handle]:
+    """The router and its records while ``lock`` (acquired) is held; released at the end."""
+    records = ReleaseRecords(project_dir, lock.key)
     router = make_router(spec.router, project_dir)
     try:
         yield Handle(spec, router, records, project_dir)

@@ -18,9 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cdtui.config.release import ReleaseSpec
-from cdtui.release.control import Handle, key_of
-from cdtui.release.routers import make_router
-from cdtui.store.releases import ReleaseLocked, ReleaseRecords, RouterLock
+from cdtui.release.control import Handle, holding, key_of
+from cdtui.store.releases import ReleaseLocked, RouterLock
 
 POLL_S = 0.1
 """How often a release looks for an abort request, and a rollback for the freed lock."""
@@ -84,15 +83,8 @@ async def preempting(
         lock.acquire()
     except ReleaseLocked as held:
         await _take_over(lock, project_dir, key, who, str(held), told, wait)
-    records = ReleaseRecords(project_dir, key)
-    router = make_router(spec.router, project_dir)
-    try:
-        yield Handle(spec, router, records, project_dir)
-    finally:
-        with contextlib.suppress(Exception):
-            await router.close()
-        records.close()
-        lock.release()
+    async with holding(spec, project_dir, lock) as handle:
+        yield handle
 
 
 async def _take_over(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,17 +55,26 @@ class ReleaseKind(StageKind):
         return False
 
     async def run(self, ctx: StageContext) -> ProcessResult:
-        log = ReleaseLog(ctx.output())
-        ctx.started(describe(ctx.stage.spec))
-        result = ProcessResult(Status.FAILED, None, "release crashed")
-        try:
-            result = await _release(ctx, log)
-        except BaseException as exc:  # the stage still ends on record
-            result.reason = f"release crashed: {type(exc).__name__}: {exc}"
-            raise
-        finally:
-            log.verdict(result.status, result.reason)
-        return result
+        return await logged(ctx, self, _release)
+
+
+async def logged(
+    ctx: StageContext,
+    kind: StageKind,
+    body: Callable[[StageContext, ReleaseLog], Awaitable[ProcessResult]],
+) -> ProcessResult:
+    """A release-like stage: its timestamped log, and a verdict that ends it even on a crash."""
+    log = ReleaseLog(ctx.output())
+    ctx.started(kind.describe(ctx.stage.spec))
+    result = ProcessResult(Status.FAILED, None, f"{kind.key} crashed")
+    try:
+        result = await body(ctx, log)
+    except BaseException as exc:  # the stage still ends on record
+        result.reason = f"{kind.key} crashed: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        log.verdict(result.status, result.reason)
+    return result
 
 
 class ReleaseLog:

@@ -17,7 +17,7 @@ from cdtui.engine.events import Event, Status
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
-from cdtui.stages.release import REFUSED, ReleaseLog, deploy_colour
+from cdtui.stages.release import REFUSED, ReleaseLog, deploy_colour, logged
 
 ROLLBACK_STAGE = "rollback"
 
@@ -34,17 +34,7 @@ class RollbackKind(StageKind):
         return False
 
     async def run(self, ctx: StageContext) -> ProcessResult:
-        log = ReleaseLog(ctx.output())
-        ctx.started(self.describe(ctx.stage.spec))
-        result = ProcessResult(Status.FAILED, None, "rollback crashed")
-        try:
-            result = await _rollback(ctx, log)
-        except BaseException as exc:  # the stage still ends on record
-            result.reason = f"rollback crashed: {type(exc).__name__}: {exc}"
-            raise
-        finally:
-            log.verdict(result.status, result.reason)
-        return result
+        return await logged(ctx, self, _rollback)
 
 
 def refused(reason: str) -> ProcessResult:
