@@ -147,7 +147,7 @@ def _select(
 
 
 def _print(text: str | bytes) -> None:
-    click.echo(text, nl=False)  # bytes go to the binary stream untouched
+    click.echo(text, nl=False, color=True)  # SGR kept in a pipe, as headless; bytes untouched
 
 
 def _prefix(a: AttemptRecord) -> str:
