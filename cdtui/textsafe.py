@@ -24,6 +24,7 @@ _PICTURES.update({chr(c): f"\\x{c:02x}" for c in range(0x80, 0xA0)})
 # ESC not opening an SGR sequence, or any other control but \t and \n (and \r, handled first).
 _UNSAFE = re.compile(r"\x1b(?!\[[0-9;:]*m)|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
+_LONE_ESC = re.compile(r"\x1b(?!\[[0-9;:]*m)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")  # all but \t \n ESC
 _DROP_ASCII_CONTROLS = str.maketrans(
     dict.fromkeys([*range(9), *range(11, 27), *range(28, 32), 127])
@@ -39,7 +40,7 @@ def _escaped(text: str) -> str:
         clean = len(text.translate(_DROP_ASCII_CONTROLS)) == len(text)
     else:
         clean = _CONTROL.search(text) is None
-    if clean and ("\x1b" not in text or text.count("\x1b") == len(_SGR.findall(text))):
+    if clean and ("\x1b" not in text or _LONE_ESC.search(text) is None):
         return text
     return _UNSAFE.sub(_picture, text)
 
