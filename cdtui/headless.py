@@ -32,6 +32,7 @@ from cdtui.engine.events import (
     Status,
 )
 from cdtui.presentation import ICONS
+from cdtui.textsafe import plain, safe
 
 STATUS_COLOUR = {
     Status.SUCCEEDED: "green",
@@ -93,7 +94,7 @@ class HeadlessRenderer:
             self.console.print(f"[bold]━━ {escape(event.phase)}[/]")
         elif isinstance(event, PhaseFinished) and not event.status.ok:
             icon, style = STATUS_STYLE[event.status]
-            tail = f": {escape(event.reason)}" if event.reason else ""
+            tail = f": {escape(safe(event.reason))}" if event.reason else ""
             self.console.print(
                 f"[{style}]{icon} phase {escape(event.phase)} {event.status.lower()}{tail}[/]"
             )
@@ -110,20 +111,19 @@ class HeadlessRenderer:
         elif isinstance(event, Notice):
             where = f"{event.stage}: " if event.stage else ""
             style = {"error": "red", "warning": "yellow"}.get(event.level, "dim")
-            self.console.print(
-                f"[{style}]{event.level}: {escape(where + event.text)}[/]", markup=True
-            )
+            text = escape(safe(where + event.text))
+            self.console.print(f"[{style}]{event.level}: {text}[/]", markup=True)
         elif isinstance(event, ArtifactStored):
             self.console.print(
-                f"[dim]  artifact {escape(event.path)} sha256:{event.sha256[:8]}… "
+                f"[dim]  artifact {escape(plain(event.path))} sha256:{event.sha256[:8]}… "
                 f"{_size(event.size)}[/]"
             )
         elif isinstance(event, MetricRecorded):
             mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[event.ok]
             limit = "" if event.threshold is None else f" ({event.op} {event.threshold:g})"
-            unit = f" {event.unit}" if event.unit else ""
+            unit = f" {plain(event.unit)}" if event.unit else ""
             self.console.print(
-                f"[{style}]  {mark} {escape(event.stage)}: {escape(event.name)} "
+                f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
             )
         elif isinstance(event, RunFinished):
@@ -155,6 +155,7 @@ class HeadlessRenderer:
             self._partial[key] = (rest, held[1] if held else time.monotonic())
         if not newline:
             return
+        body = safe(body)  # whole lines: SGR split across chunks and \r progress resolve
         self._last_line[(event.phase, event.stage)] = body.rsplit("\n", 1)[-1]
         prefix = self._prefix_for(event.stage)
         if event.stream == "stderr" and self.color:
@@ -170,7 +171,7 @@ class HeadlessRenderer:
         for key, (text, since) in list(self._partial.items()):
             if now - since >= older_than:
                 del self._partial[key]
-                self.out.write(f"{self._prefix_for(key[1])}{text}\n")
+                self.out.write(f"{self._prefix_for(key[1])}{safe(text)}\n")
         self.out.flush()
 
     # -- states -----------------------------------------------------------------------
@@ -190,7 +191,7 @@ class HeadlessRenderer:
         for stream in ("stdout", "stderr"):
             held = self._partial.pop((event.phase, event.stage, stream), None)
             if held:
-                self.out.write(f"{self._prefix_for(event.stage)}{held[0]}\n")
+                self.out.write(f"{self._prefix_for(event.stage)}{safe(held[0])}\n")
         row = self.rows.setdefault((event.phase, event.stage), _Row(event.phase, event.stage))
         row.status, row.reason = event.status, event.reason
         row.duration += event.duration
@@ -198,8 +199,10 @@ class HeadlessRenderer:
         icon, style = STATUS_STYLE[event.status]
         took = f" {format_duration(event.duration)}" if event.attempt else ""
         said = self._last_line.pop((event.phase, event.stage), "")
-        told = bool(event.reason) and said.rstrip().endswith(event.reason)  # its log's last line
-        why = f" — {escape(event.reason)}" if event.reason and not told else ""
+        told = bool(event.reason) and said.rstrip().endswith(
+            safe(event.reason)
+        )  # its log's last line
+        why = f" — {escape(safe(event.reason))}" if event.reason and not told else ""
         retry = f"; retrying in {event.retry_in:.1f}s" if event.will_retry else ""
         self.console.print(
             f"[{style}]{icon} {escape(event.stage)} {event.status.lower()}{took}{why}{retry}[/]",
@@ -223,12 +226,12 @@ class HeadlessRenderer:
                 f"[{style}]{row.status}[/]",
                 format_duration(row.duration) if row.attempts else "",
                 str(row.attempts) if row.attempts else "",
-                escape(row.reason),
+                escape(safe(row.reason)),
             )
         self.console.print(table)
         if self.final is not None:
             icon, style = STATUS_STYLE[self.final.status]
-            tail = f": {escape(self.final.reason)}" if self.final.reason else ""
+            tail = f": {escape(safe(self.final.reason))}" if self.final.reason else ""
             self.console.print(
                 f"[{style} bold]{icon} run {self.final.run_id} {self.final.status.lower()}[/]{tail}"
             )
@@ -246,4 +249,4 @@ def _size(size: int) -> str:
 
 def _one_line(command: str) -> str:
     first = command.strip().splitlines()[0] if command.strip() else ""
-    return first + (" …" if "\n" in command.strip() else "")
+    return safe(first) + (" …" if "\n" in command.strip() else "")

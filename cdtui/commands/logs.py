@@ -17,8 +17,10 @@ import click
 
 from cdtui.commands.history import fail, open_store
 from cdtui.store import AttemptRecord, RunStore, store_exists
+from cdtui.textsafe import safe
 
 POLL_INTERVAL = 0.2
+PARTIAL_POLLS = 3  # a line without its newline is shown after ~0.6 s without growth
 LIVENESS_EVERY = 10  # polls between checks that the driving process is still alive (~2 s)
 _READ_CHUNK = 1 << 20
 
@@ -26,42 +28,53 @@ _READ_CHUNK = 1 << 20
 class _Tail:
     """One attempt's log read from where the last read stopped.
 
-    With a prefix it prints whole lines only (a partial line waits for its end, or for the
-    attempt to finish); without one it passes text through as it arrives.
+    Raw, it yields the stored bytes as they are. Otherwise it yields whole lines made
+    terminal-safe (``cdtui.textsafe``), each with ``prefix``: a partial line waits for its end,
+    for the attempt to finish, or (following) for ``PARTIAL_POLLS`` polls without growth.
     """
 
-    def __init__(self, path: Path, prefix: str | None) -> None:
+    def __init__(self, path: Path, prefix: str, raw: bool = False) -> None:
         self.path = path
         self.prefix = prefix
+        self.raw = raw
         self.offset = 0
         self.done = False
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._partial = ""
+        self._idle = 0  # polls the partial line has not grown
 
-    def read(self, final: bool) -> Iterator[str]:
-        """New text since the last read; ``final`` when the attempt can write no more."""
+    def read(self, final: bool) -> Iterator[str | bytes]:
+        """New output since the last read; ``final`` when the attempt can write no more."""
+        grew = False
         try:
             with self.path.open("rb") as fh:
                 fh.seek(self.offset)
                 while data := fh.read(_READ_CHUNK):
                     self.offset += len(data)
-                    if text := self._shape(self._decoder.decode(data)):
+                    grew = True
+                    if self.raw:
+                        yield data
+                    elif text := self._lines(self._decoder.decode(data)):
                         yield text
         except FileNotFoundError:
             pass
         if final:
             self.done = True
-            if text := self._shape(self._decoder.decode(b"", final=True), final=True):
-                yield text
+            if not self.raw:
+                self._partial += self._decoder.decode(b"", final=True)
+        self._idle = 0 if grew else self._idle + 1
+        if self._partial and (final or self._idle >= PARTIAL_POLLS):
+            end = "\n" if self.prefix else ""  # without a prefix the log is printed as is
+            yield f"{self.prefix}{safe(self._partial)}{end}"
+            self._partial = ""
 
-    def _shape(self, text: str, final: bool = False) -> str:
-        if self.prefix is None:
-            return text
+    def _lines(self, text: str) -> str:
         head, newline, self._partial = (self._partial + text).rpartition("\n")
-        if final and self._partial:
-            head, newline, self._partial = f"{head}{newline}{self._partial}", "\n", ""
         if not newline:
             return ""
+        head = safe(head)
+        if not self.prefix:
+            return head + "\n"
         return "".join(f"{self.prefix}{line}\n" for line in head.split("\n"))
 
 
@@ -133,15 +146,17 @@ def _select(
     return selection
 
 
-def _print(text: str) -> None:
-    click.echo(text, nl=False)
+def _print(text: str | bytes) -> None:
+    click.echo(text, nl=False, color=True)  # SGR kept in a pipe, as headless; bytes untouched
 
 
 def _prefix(a: AttemptRecord) -> str:
     return f"{a.stage}| " if a.attempt == 1 else f"{a.stage}#{a.attempt}| "
 
 
-def _stream(store: RunStore, run_id: int, selection: _Selection, raw: bool, follow: bool) -> int:
+def _stream(
+    store: RunStore, run_id: int, selection: _Selection, *, prefix: bool, raw: bool, follow: bool
+) -> int:
     """Print the selected logs; when following, poll until the run's status is final.
 
     Returns how many attempts matched.
@@ -157,9 +172,9 @@ def _stream(store: RunStore, run_id: int, selection: _Selection, raw: bool, foll
             key = (a.phase, a.stage, a.attempt)
             tail = tails.get(key)
             if tail is None:
-                if raw and tails:
+                if (raw or not prefix) and tails:
                     click.echo(f"--- {a.stage} attempt {a.attempt} ---", err=True)
-                tail = tails[key] = _Tail(a.log_path, None if raw else _prefix(a))
+                tail = tails[key] = _Tail(a.log_path, _prefix(a) if prefix else "", raw)
             if not tail.done:
                 for text in tail.read(final=a.status.finished or not live):
                     _print(text)
@@ -189,6 +204,11 @@ def _is_project_dir(arg: str) -> bool:
 @click.option("--phase", help="Only this phase (needed when two phases share a stage name).")
 @click.option("--attempt", type=click.IntRange(min=1), help="This attempt (default: the latest).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the run finishes.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="The exact stored bytes: escape sequences and all, no prefix (for a file, not a screen).",
+)
 def logs(
     run: str,
     stage: str | None,
@@ -196,10 +216,12 @@ def logs(
     phase: str | None,
     attempt: int | None,
     follow: bool,
+    raw: bool,
 ) -> None:
     """Print the output of RUN (a number or `last`), of every stage or only STAGE.
 
-    Without STAGE each line is prefixed with its stage name; with STAGE the log is printed as is.
+    Without STAGE each line is prefixed with its stage name. Control sequences other than
+    colours are shown as visible escapes (``␛]0;title␇``); --raw writes the stored bytes.
     """
     if project_dir is None:
         if stage is not None and _is_project_dir(stage):
@@ -215,7 +237,9 @@ def logs(
         live = follow and summary is not None and not summary.status.finished
         selection = _select(store, run_id, phase, stage, attempt, live)
         try:
-            matched = _stream(store, run_id, selection, raw=stage is not None, follow=follow)
+            matched = _stream(
+                store, run_id, selection, prefix=stage is None and not raw, raw=raw, follow=follow
+            )
         except KeyboardInterrupt:
             sys.exit(130)
     if live and not matched and (stage or phase or attempt):

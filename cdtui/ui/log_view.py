@@ -23,13 +23,13 @@ from rich.style import Style
 from rich.text import Text
 
 from cdtui.store.logs import STDERR
+from cdtui.textsafe import safe_line
 from cdtui.ui.logfile import LogFile
 from cdtui.ui.logfile_search import Finder
 
 LINE, MARKER = 0, 1
 RENDERED_LINES = 160  # a few screens' worth
 MAX_RENDER_CHARS = 4096
-_CONTROLS = dict.fromkeys([*range(9), *range(10, 27), *range(28, 32), 127])  # keeps \t and ESC
 
 
 @dataclass
@@ -350,9 +350,10 @@ def line_text(
     current: bool = False,
     when: float | bool | None = False,
 ) -> Text:
-    """One log line as the operator sees it: ANSI colours kept, other control codes dropped,
-    a carriage return overwriting as on a terminal; ``when=False`` means no timestamp column."""
-    raw = raw[raw.rfind("\r") + 1 :][:MAX_RENDER_CHARS].translate(_CONTROLS)
+    """One log line as the operator sees it (``cdtui.textsafe``): SGR colours kept, other
+    controls shown as visible escapes, carriage returns resolved to the line's last state;
+    ``when=False`` means no timestamp column."""
+    raw = safe_line(raw, MAX_RENDER_CHARS)
     text = Text.from_ansi(raw, end="") if "\x1b" in raw else Text(raw, end="")
     if "\t" in raw:
         text.expand_tabs()

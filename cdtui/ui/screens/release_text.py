@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cdtui.release.context import ReleaseContext
+from cdtui.textsafe import plain
 
 
 class _Rows:
@@ -73,13 +74,13 @@ def release_body(
     body.add("from → to", f"{context.live} (live) → {context.idle} (idle{first})")
     artifact = context.artifact
     if artifact is not None:
-        body.add("artifact", f"{artifact.path}  sha256:{artifact.sha256[:16]}…")
+        body.add("artifact", f"{plain(artifact.path)}  sha256:{artifact.sha256[:16]}…")
         tested = context.tested_by or "untested"
         body.add("tested by", tested, "bold red" if context.tested_run is None else "")
     else:
         body.add("artifact", context.tested_by or "none recorded", "dim")
     if context.results:
-        body.add("results", "\n".join(context.results), cut=True)
+        body.add("results", "\n".join(map(plain, context.results)), cut=True)
     elif context.tested_run is not None:
         body.add("results", "no measured results in that run (CDTUI_METRICS)", "dim")
     commits = "\n".join([context.commits_note, *("  " + c for c in context.commits)])

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cdtui.release.watch import ColourSeries, ReleaseWatch, shown_url
+from cdtui.textsafe import plain
 from cdtui.ui import clock
 from cdtui.ui.widgets.styles import colour_var, level_style
 
@@ -70,7 +71,7 @@ class ColourPanel(Static):
             text.append("runs ", style="dim")
             text.append(f"version {series.version or '?'}", style="bold")
             if deployed is not None and deployed.digest:
-                text.append(f" · {deployed.artifact} sha256:{deployed.digest[:12]}")
+                text.append(f" · {plain(deployed.artifact)} sha256:{deployed.digest[:12]}")
                 if deployed.run_id is not None:
                     text.append(f" · built by run #{deployed.run_id}", style="dim")
             text.append("\n")
