@@ -29,8 +29,15 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     shown = str(ctx.metrics)  # the state dir may be outside the project: then as it is
     with contextlib.suppress(ValueError):
         shown = str(ctx.metrics.relative_to(ctx.project_dir))
-    found, warnings = await asyncio.to_thread(read_metrics, ctx.metrics, shown)
-    await asyncio.to_thread(ctx.masker.mask_file, ctx.metrics)  # it is kept beside the log
+    found, warnings = [], []
+    if ctx.metrics.exists():  # most stages write none: no thread hop for them
+
+        def read_and_mask() -> tuple[list, list[str]]:
+            read = read_metrics(ctx.metrics, shown)
+            ctx.masker.mask_file(ctx.metrics)  # it is kept beside the log
+            return read
+
+        found, warnings = await asyncio.to_thread(read_and_mask)
     for text in warnings:
         ctx.notice("warning", text)
     mask = ctx.masker.mask_text
