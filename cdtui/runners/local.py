@@ -26,6 +26,10 @@ from dataclasses import dataclass, field
 from cdtui.engine.events import Status
 from cdtui.runners.proctree import (
     MARKER_VAR,
+    RUNNING,
+    RunningStage,
+    become_subreaper,
+    reap_adopted,
     signal_all,
     signal_name,
     stage_processes,
@@ -36,6 +40,7 @@ CHUNK = 65536
 POLL = 0.05
 DRAIN_AFTER_EXIT = 0.5
 KILL_WAIT = 2.0
+REAP_EVERY = 1.0  # orphans re-parented to cdtui that exited on their own
 STREAM = "stdout"  # stdout and stderr merged, under the name consumers already know
 
 _ENV = shutil.which("env") or "/usr/bin/env"
@@ -96,6 +101,7 @@ class LocalProcess:
             if not os.path.isdir(self.cwd):
                 raise NotADirectoryError(errno.ENOTDIR, "no such directory", self.cwd)
             argv = [_ENV, "-C", self.cwd, "--", *argv]
+        become_subreaper()  # orphans of the stage come to us, not to init
         read_fd, write_fd = os.pipe()
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -109,6 +115,7 @@ class LocalProcess:
             if self.pid is None:
                 os.close(read_fd)
         self._since = start_ticks(self.pid)
+        RUNNING[self.pid] = RunningStage(self.pid, self.token, self._since)
         loop = asyncio.get_running_loop()
         os.set_blocking(read_fd, False)
         self._open[read_fd] = loop.create_future()
@@ -175,10 +182,17 @@ class LocalProcess:
         assert self.pid is not None
         exited = asyncio.ensure_future(self._exited())
         cancelled = asyncio.ensure_future(self._cancel.wait())
+        reaping = asyncio.ensure_future(_reap_every(REAP_EVERY))
         try:
             await asyncio.wait({exited, cancelled}, timeout=timeout, return_when="FIRST_COMPLETED")
+            return await self._settle(exited, timeout)
         finally:
             cancelled.cancel()
+            reaping.cancel()
+            RUNNING.pop(self.pid, None)  # kept until here: its orphans are charged to it
+            reap_adopted()
+
+    async def _settle(self, exited: asyncio.Future[int], timeout: float | None) -> ProcessResult:
         status: Status | None = None
         reason = ""
         survivors: set[int] = set()
@@ -206,6 +220,7 @@ class LocalProcess:
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL)
+            reap_adopted()
             if not stage_processes(pgid, self.token, self._since) and (
                 exited is None or exited.done()
             ):
@@ -217,6 +232,7 @@ class LocalProcess:
                 return set()
             signal_all(pgid, alive, signal.SIGKILL)
             await asyncio.sleep(POLL)
+            reap_adopted()
         return stage_processes(pgid, self.token, self._since)
 
     async def _drain(self) -> None:
@@ -237,6 +253,12 @@ class LocalProcess:
                 break
             self.on_output(STREAM, data)
         self._close(fd)
+
+
+async def _reap_every(seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        reap_adopted()
 
 
 def _judge(code: int) -> tuple[Status, str]:

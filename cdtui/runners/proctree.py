@@ -2,15 +2,52 @@
 
 Every stage process gets a marker variable in its environment; a child that left the
 process group (``setsid``, a double fork) still carries it, so ``/proc/*/environ`` finds it.
+One that also cleaned its environment (``setsid env -i ...``) carries nothing: for those cdtui
+is a child subreaper (Linux), so an orphan is re-parented to cdtui instead of init and its
+ancestry still leads here (``adopted``). Such orphans are reaped by ``reap_adopted``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
+from dataclasses import dataclass
 
 MARKER_VAR = "CDTUI_STAGE_TOKEN"
+PR_SET_CHILD_SUBREAPER = 36
+_subreaper_of: int | None = None  # the pid that set it: a fork does not inherit it
+
+
+@dataclass(frozen=True, slots=True)
+class RunningStage:
+    """What finds a running stage's processes again, even from another cdtui after a crash."""
+
+    pgid: int
+    token: str
+    since: int  # start ticks of the stage's main process
+
+
+RUNNING: dict[int, RunningStage] = {}  # main pid -> stage, from spawn until its exit is reaped
+
+
+def become_subreaper() -> bool:
+    """Make this process the child subreaper (once per process); False where unsupported."""
+    global _subreaper_of
+    if _subreaper_of == os.getpid():
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    _subreaper_of = os.getpid()
+    return True
 
 
 def _read(path: str, size: int = 4096) -> bytes:
@@ -29,8 +66,62 @@ def start_ticks(pid: int) -> int:
         return 0
 
 
+def _fields(pid: int) -> list[bytes] | None:
+    """``/proc/pid/stat`` after the command name: [state, ppid, pgrp, ...]; None if gone."""
+    try:
+        return _read(f"/proc/{pid}/stat", 1024).rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
+def _owner(start: int) -> int | None:
+    """The running stage an adopted orphan started at ``start`` is charged to: the newest one
+    begun before it (exact when stages run one at a time, a guess when several overlap)."""
+    best: tuple[int, int] | None = None
+    for main, stage in RUNNING.items():
+        if stage.since <= start and (best is None or stage.since >= best[0]):
+            best = (stage.since, main)
+    return None if best is None else best[1]
+
+
+def _lineage(pid: int, me: int, stat: dict[int, list[bytes] | None]) -> list[int]:
+    """pid and its ancestors up to (not including) ``me``; empty if ``me`` is not one."""
+    chain: list[int] = []
+    while pid > 1 and len(chain) < 64:
+        if pid not in stat:
+            stat[pid] = _fields(pid)
+        fields = stat[pid]
+        if fields is None:
+            return []
+        chain.append(pid)
+        pid = int(fields[1])
+        if pid == me:
+            return chain
+    return []
+
+
+def _adopted(
+    pid: int, main: int | None, since: int, me: int, stat: dict[int, list[bytes] | None]
+) -> bool:
+    """Whether ``pid`` descends from this stage's main process, or from an orphan re-parented
+    to cdtui (not a stage's main, not one of cdtui's own children in its group) charged to it."""
+    if main is None:
+        return False
+    chain = _lineage(pid, me, stat)
+    if not chain or int(stat[pid][19]) < since:
+        return False
+    if main in chain:
+        return True
+    top = chain[-1]
+    fields = stat[top]
+    if top in RUNNING or int(fields[2]) == os.getpgrp() or int(fields[19]) < since:
+        return False
+    return _owner(int(fields[19])) == main
+
+
 def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = False) -> set[int]:
-    """Live pids in the process group ``pgid`` or carrying ``MARKER_VAR=token``.
+    """Live pids in the process group ``pgid``, carrying ``MARKER_VAR=token``, or descending
+    from the stage through cdtui (see ``_adopted``; ``pgid`` is the stage's main pid).
 
     Only processes started at or after ``since`` (clock ticks, see ``start_ticks``) can be
     the stage's escapees, so only their environments are read. ``quick`` also trusts pid
@@ -47,6 +138,7 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
                 floor = pgid
         except (OSError, ValueError):
             pass
+    stat: dict[int, list[bytes] | None] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -54,13 +146,18 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
         if pid == me or pid < floor:
             continue
         try:
-            fields = _read(f"/proc/{name}/stat", 1024).rpartition(b")")[2].split()
-            if fields[0] in (b"Z", b"X"):  # exited; only its parent's wait is missing
+            fields = stat[pid] = _fields(pid)
+            if fields is None or fields[0] in (b"Z", b"X"):  # exited; only a wait is missing
                 continue
             if pgid is not None and int(fields[2]) == pgid:
                 found.add(pid)
                 continue
-            if not token or int(fields[19]) < since:
+            if int(fields[19]) < since:
+                continue
+            if _subreaper_of == me and _adopted(pid, pgid, since, me, stat):
+                found.add(pid)
+                continue
+            if not token:
                 continue
             environ = _read(f"/proc/{name}/environ", 1 << 20)
         except (OSError, IndexError, ValueError):
@@ -68,6 +165,30 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
         if needle in environ.split(b"\0"):
             found.add(pid)
     return found
+
+
+def reap_adopted() -> list[int]:
+    """Wait for exited orphans re-parented to us, never for a stage's main process (its
+    LocalProcess waits for it) nor for a child in cdtui's own group (a subprocess's)."""
+    me = os.getpid()
+    if _subreaper_of != me:
+        return []
+    reaped = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in RUNNING:
+            continue
+        fields = _fields(int(name))
+        try:
+            if fields is None or fields[0] != b"Z" or int(fields[1]) != me:
+                continue
+            if int(fields[2]) == os.getpgrp():
+                continue
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(int(name), os.WNOHANG)[0]:
+                    reaped.append(int(name))
+        except (IndexError, ValueError):
+            continue
+    return reaped
 
 
 def signal_all(pgid: int | None, pids: set[int], sig: int) -> None:
