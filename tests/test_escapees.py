@@ -13,18 +13,11 @@ import pytest
 from cdtui.engine.events import Notice, StageFinished, Status
 from cdtui.runners.proctree import RUNNING, reap_adopted
 from tests.conftest import pipeline_of
+from tests.test_process_tree import _alive
 
 # The marker is gone (env -i), the group and session too (setsid); the shell that started the
 # sleep exits at once, so the sleep is an orphan: re-parented to cdtui, not to the stage.
 ESCAPE = "setsid env -i sh -c 'sleep 300 </dev/null >/dev/null 2>&1 & echo $! > esc'"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def _environ(pid: int) -> bytes:

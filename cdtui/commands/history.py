@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cdtui.engine.events import Status
-from cdtui.store import RunStore, RunSummary, StoreError, store_exists
+from cdtui.store import Orphan, RunStore, RunSummary, StoreError, store_exists
 
 EXIT_USAGE = 2
 STATUS_STYLES = {
@@ -120,17 +120,41 @@ def _as_json(run: RunSummary) -> dict[str, object]:
 @click.argument("project_dir", default=".", type=click.Path(path_type=Path))
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
-def history(project_dir: Path, limit: int, as_json: bool) -> None:
-    """Recent runs, newest first. Runs whose cdtui process died show as INTERRUPTED."""
+@click.option(
+    "--end-orphans",
+    is_flag=True,
+    help="End the processes interrupted runs left alive (SIGTERM, SIGKILL after 2 s).",
+)
+def history(project_dir: Path, limit: int, as_json: bool, end_orphans: bool) -> None:
+    """Recent runs, newest first. Runs whose cdtui process died show as INTERRUPTED; processes
+    their stages left alive are named (on stderr), and ``--end-orphans`` ends them."""
     store = open_store(project_dir)
     runs: list[RunSummary] = []
+    left: list[Orphan] = []
     if store is not None:
         with store:
             runs = store.recent_runs(limit)
+            left = store.orphans()
+            if end_orphans and left:
+                _end(store, left)
+                left = []
     if as_json:
         click.echo(json.dumps([_as_json(run) for run in runs], indent=2))
-        return
-    if not runs:
+    elif not runs:
         click.echo(f"No runs recorded in {project_dir} yet.")
-        return
-    Console(highlight=False).print(_table(runs, time.time()))
+    else:
+        Console(highlight=False).print(_table(runs, time.time()))
+    if left:
+        click.echo(f"{len(left)} process(es) of interrupted runs still alive:", err=True)
+        for orphan in left:
+            click.echo(f"  {orphan.describe()}", err=True)
+        click.echo("End them with: cdtui history --end-orphans", err=True)
+
+
+def _end(store: RunStore, left: list[Orphan]) -> None:
+    survivors = store.end_orphans(left)
+    for orphan in left:
+        verb = "survived SIGKILL:" if orphan.pid in survivors else "ended"
+        click.echo(f"{verb} {orphan.describe()}", err=True)
+    if survivors:
+        sys.exit(1)

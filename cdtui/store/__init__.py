@@ -37,11 +37,13 @@ from cdtui.engine.events import (
     Status,
 )
 from cdtui.release.events import AlertRaised, ColourDeployed, CommitReleased
-from cdtui.store import liveness, release_state, writer
+from cdtui.runners.proctree import RUNNING
+from cdtui.store import liveness, orphans, release_state, writer
 from cdtui.store.artifacts import ArtifactRecord, MetricRecord, artifact_file
 from cdtui.store.carryover import carry_over, pending
 from cdtui.store.db import AttemptRecord, RunDB, RunSummary, StoreError
 from cdtui.store.logs import LogBook, log_path
+from cdtui.store.orphans import Orphan
 from cdtui.store.paths import ensure_state_dir, state_dir
 from cdtui.store.release_state import AlertRecord, Deployment
 
@@ -51,6 +53,7 @@ __all__ = [
     "AttemptRecord",
     "Deployment",
     "MetricRecord",
+    "Orphan",
     "RunStore",
     "RunSummary",
     "StoreError",
@@ -180,6 +183,14 @@ class RunStore:
         now = time.time()
         return self._writer.call(lambda db: db.interrupt_dead_runs(judge, now), "interrupted runs")
 
+    def orphans(self) -> list[Orphan]:
+        """Processes of interrupted local attempts still alive here (after a ``kill -9``)."""
+        return orphans.find(self._reads)
+
+    def end_orphans(self, found: list[Orphan]) -> list[int]:
+        """End them (SIGTERM, then SIGKILL); the pids that survived even that."""
+        return orphans.end(found)
+
     def _write(self, write: writer.Write, event: Event) -> None:
         self._writer.submit(write, f"{type(event).__name__} of run {event.run_id}")
 
@@ -244,6 +255,9 @@ class RunStore:
         where = {"host": e.host, "command": e.command, "pid": e.pid}
         key = (e.run_id, e.phase, e.stage, e.attempt, Status.RUNNING, e.at)
         self._write(lambda db: db.insert_attempt_state(*key, **where), e)
+        if e.pid is not None and (proc := RUNNING.get(e.pid)) is not None:
+            row = (key[:4], proc.pgid, proc.token, proc.since)
+            self._write(lambda db: orphans.insert(db, *row), e)
 
     def _stage_finished(self, e: StageFinished) -> None:
         self._logs.close_attempt((e.run_id, e.phase, e.stage, e.attempt))

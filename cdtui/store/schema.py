@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
+SCHEMA_VERSION = 4  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
+# 4: stage_procs
 
 TABLES = {
     "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
@@ -45,6 +46,10 @@ TABLES = {
         at REAL NOT NULL""",
     "released_commits": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
         git_commit TEXT NOT NULL, at REAL NOT NULL""",
+    # What finds a local attempt's processes after cdtui died (orphans.py).
+    "stage_procs": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, pgid INTEGER NOT NULL,
+        token TEXT NOT NULL, since INTEGER NOT NULL, boot_id TEXT NOT NULL, at REAL NOT NULL""",
     # One row per side file of the old layout imported into the tables above (carryover.py).
     "carried_over": """seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
         sha256 TEXT NOT NULL, rows INTEGER NOT NULL, at REAL NOT NULL""",
@@ -58,6 +63,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256, run_id)",
     "CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS stage_procs_run ON stage_procs(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS deployments_colour ON deployments(colour, seq)",
 )
 
