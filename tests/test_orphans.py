@@ -81,3 +81,23 @@ def test_a_finished_run_names_no_orphan(tmp_path: Path):
         assert "still alive" not in _cdtui("history", str(tmp_path), cwd=tmp_path).stderr
     finally:
         os.kill(pid, 9)
+
+
+async def test_the_console_says_so(tmp_path: Path, crashed):
+    from cdtui.ui.app import CdtuiApp
+    from cdtui.ui.screens.main import MainScreen
+
+    main, escapee = crashed
+    app = CdtuiApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        told: list[str] = []
+        for _ in range(200):
+            told = [n.message for n in app._notifications if n.title == "Orphans"]
+            if told:
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, MainScreen)
+    assert len(told) == 1
+    assert told[0].startswith("4 process(es) of interrupted runs still alive: ")
+    assert f"pid {main} (bash)" in told[0] and "cdtui history --end-orphans" in told[0]
+    assert _alive(escapee)  # named, not ended: the operator decides

@@ -118,6 +118,15 @@ class MainScreen(RunActions, Screen[None]):
         self.load_state()
         self.set_interval(TICK, self.tick)
         self.phase_tree.focus()
+        if left := self.session.store.orphans():  # after a kill -9 (store/orphans.py)
+            text = f"{len(left)} process(es) of interrupted runs still alive: "
+            text += ", ".join(o.describe() for o in left[:3]) + (" …" if len(left) > 3 else "")
+            self.notify(
+                f"{text}. End them: cdtui history --end-orphans",
+                title="Orphans",
+                severity="warning",
+                timeout=30,
+            )
 
     def load_state(self) -> None:
         """The run to show: the given one, the latest stored one, or the idle skeleton."""
