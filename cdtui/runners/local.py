@@ -29,6 +29,7 @@ from cdtui.runners.proctree import (
     RUNNING,
     RunningStage,
     become_subreaper,
+    note_adopted,
     reap_adopted,
     signal_all,
     signal_name,
@@ -259,6 +260,7 @@ async def _reap_every(seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         reap_adopted()
+        note_adopted()
 
 
 def _judge(code: int) -> tuple[Status, str]:

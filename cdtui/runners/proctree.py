@@ -14,20 +14,23 @@ import ctypes
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 MARKER_VAR = "CDTUI_STAGE_TOKEN"
 PR_SET_CHILD_SUBREAPER = 36
 _subreaper_of: int | None = None  # the pid that set it: a fork does not inherit it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunningStage:
     """What finds a running stage's processes again, even from another cdtui after a crash."""
 
     pgid: int
     token: str
     since: int  # start ticks of the stage's main process
+    groups: set[int] = field(default_factory=set)  # groups of marker-less orphans charged to it
+    on_group: list[Callable[[int], None]] = field(default_factory=list)  # told each new group
 
 
 RUNNING: dict[int, RunningStage] = {}  # main pid -> stage, from spawn until its exit is reaped
@@ -165,6 +168,30 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
         if needle in environ.split(b"\0"):
             found.add(pid)
     return found
+
+
+def note_adopted() -> None:
+    """Charge the groups of live orphans re-parented to us to their stages and tell listeners
+    (the store records them: after a crash, a marker-less escapee is found by its group)."""
+    me = os.getpid()
+    if _subreaper_of != me or not RUNNING:
+        return
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in RUNNING:
+            continue
+        fields = _fields(int(name))
+        try:
+            if fields is None or fields[0] in (b"Z", b"X") or int(fields[1]) != me:
+                continue
+            group, started = int(fields[2]), int(fields[19])
+        except (IndexError, ValueError):
+            continue
+        owner = RUNNING.get(_owner(started) or 0)
+        if owner is None or group == os.getpgrp() or group in owner.groups:
+            continue
+        owner.groups.add(group)
+        for listener in owner.on_group:
+            listener(group)
 
 
 def reap_adopted() -> list[int]:

@@ -256,8 +256,7 @@ class RunStore:
         key = (e.run_id, e.phase, e.stage, e.attempt, Status.RUNNING, e.at)
         self._write(lambda db: db.insert_attempt_state(*key, **where), e)
         if e.pid is not None and (proc := RUNNING.get(e.pid)) is not None:
-            row = (key[:4], proc.pgid, proc.token, proc.since)
-            self._write(lambda db: orphans.insert(db, *row), e)
+            orphans.track(lambda write: self._write(write, e), key[:4], proc)
 
     def _stage_finished(self, e: StageFinished) -> None:
         self._logs.close_attempt((e.run_id, e.phase, e.stage, e.attempt))

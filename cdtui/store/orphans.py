@@ -4,7 +4,8 @@ While a local attempt runs, its process group, marker token and start time are a
 ``stage_procs``. When its run is later marked INTERRUPTED (its driver died), those three find
 what is still alive: the marker in ``/proc/PID/environ``, or the group among processes started
 after the stage began (pids and groups are reused, start times are not). An escapee that both
-left the group and cleaned its environment is found only while cdtui lives (its subreaper).
+left the group and cleaned its environment is seen by cdtui (its subreaper) as it runs: its
+group is then recorded too, with no token (a process still in it after a crash is found).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdtui.engine.events import Status
-from cdtui.runners.proctree import stage_processes
+from cdtui.runners.proctree import RunningStage, stage_processes
 from cdtui.store.db import RunDB
 from cdtui.store.liveness import current
 
 GRACE = 2.0
+Key = tuple[int, str, str, int]  # run id, phase, stage, attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,18 @@ class Orphan:
         return f"pid {self.pid} ({self.name}) of run {self.run_id} {self.phase}/{self.stage}"
 
 
-def insert(db: RunDB, key: tuple[int, str, str, int], pgid: int, token: str, since: int) -> None:
+def track(submit: Callable[[Callable[[RunDB], None]], None], key: Key, proc: RunningStage) -> None:
+    """A row for the attempt's group and marker now, and one per marker-less orphan's group
+    charged to it later (token ''), while cdtui is alive to see them (runners/proctree.py)."""
+    submit(lambda db: insert(db, key, proc.pgid, proc.token, proc.since))
+
+    def group(pgid: int) -> None:
+        submit(lambda db: insert(db, key, pgid, "", proc.since))
+
+    proc.on_group.append(group)
+
+
+def insert(db: RunDB, key: Key, pgid: int, token: str, since: int) -> None:
     """One row per running local attempt: what finds its processes after a crash."""
     db.execute(
         "INSERT INTO stage_procs (run_id, phase, stage, attempt, pgid, token, since, boot_id,"
