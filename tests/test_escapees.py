@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -95,3 +96,23 @@ async def test_keep_children_keeps_a_cleaned_environment_daemon(make_engine, tmp
     while pid not in reap_adopted() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert not Path(f"/proc/{pid}").exists()
+
+
+async def test_an_orphan_of_cdtui_itself_is_not_charged_to_a_stage(make_engine, tmp_path, escapees):
+    """The embedded router double-forks from cdtui while a stage may run: cancel spares it."""
+    stage = {"name": "s", "run": "echo $$ > pid; sleep 60", "grace": "0.5s"}
+    engine, _ = make_engine(pipeline_of({"name": "P", "stages": [stage]}))
+    task = asyncio.create_task(engine.run())
+    await _escapee(tmp_path / "pid")
+    helper = subprocess.run(
+        ["setsid", "sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ),
+    )
+    daemon = int(helper.stdout)
+    escapees.append(daemon)
+    engine.cancel("test")
+    await asyncio.wait_for(task, 10)
+    assert _alive(daemon)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from cdtui.engine.events import Status
 from cdtui.runners.proctree import (
     MARKER_VAR,
+    OWN_VAR,
     RUNNING,
     RunningStage,
     become_subreaper,
@@ -103,6 +104,7 @@ class LocalProcess:
                 raise NotADirectoryError(errno.ENOTDIR, "no such directory", self.cwd)
             argv = [_ENV, "-C", self.cwd, "--", *argv]
         become_subreaper()  # orphans of the stage come to us, not to init
+        self.env.pop(OWN_VAR, None)  # cdtui's mark: a stage must not look like cdtui's own
         read_fd, write_fd = os.pipe()
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MARKER_VAR = "CDTUI_STAGE_TOKEN"
+# In cdtui's own environment once it is a subreaper, never in a stage's: an orphan carrying it
+# came from cdtui itself (the embedded router's double fork), not from a stage.
+OWN_VAR = "CDTUI_SUBREAPER"
 PR_SET_CHILD_SUBREAPER = 36
 _subreaper_of: int | None = None  # the pid that set it: a fork does not inherit it
 
@@ -50,7 +53,17 @@ def become_subreaper() -> bool:
     except (OSError, AttributeError):
         return False
     _subreaper_of = os.getpid()
+    os.environ[OWN_VAR] = f"{_subreaper_of}:{start_ticks(_subreaper_of)}"
     return True
+
+
+def _own(pid: int) -> bool:
+    """Whether ``pid`` was started by cdtui itself (it inherited ``OWN_VAR``), not by a stage."""
+    needle = f"{OWN_VAR}={os.environ.get(OWN_VAR, '')}".encode()
+    try:
+        return needle in _read(f"/proc/{pid}/environ", 1 << 20).split(b"\0")
+    except OSError:
+        return False
 
 
 def _read(path: str, size: int = 4096) -> bytes:
@@ -119,7 +132,7 @@ def _adopted(
     fields = stat[top]
     if top in RUNNING or int(fields[2]) == os.getpgrp() or int(fields[19]) < since:
         return False
-    return _owner(int(fields[19])) == main
+    return _owner(int(fields[19])) == main and not _own(top)
 
 
 def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = False) -> set[int]:
@@ -187,7 +200,7 @@ def note_adopted() -> None:
         except (IndexError, ValueError):
             continue
         owner = RUNNING.get(_owner(started) or 0)
-        if owner is None or group == os.getpgrp() or group in owner.groups:
+        if owner is None or group == os.getpgrp() or group in owner.groups or _own(int(name)):
             continue
         owner.groups.add(group)
         for listener in owner.on_group:
