@@ -185,15 +185,14 @@ class LocalProcess:
         assert self.pid is not None
         exited = asyncio.ensure_future(self._exited())
         cancelled = asyncio.ensure_future(self._cancel.wait())
-        reaping = asyncio.ensure_future(_reap_every(REAP_EVERY))
+        reaping = _Reaper(asyncio.get_running_loop())
         try:
             await asyncio.wait({exited, cancelled}, timeout=timeout, return_when="FIRST_COMPLETED")
             return await self._settle(exited, timeout)
         finally:
             cancelled.cancel()
-            reaping.cancel()
+            reaping.stop()
             RUNNING.pop(self.pid, None)  # kept until here: its orphans are charged to it
-            reap_adopted()
 
     async def _settle(self, exited: asyncio.Future[int], timeout: float | None) -> ProcessResult:
         status: Status | None = None
@@ -217,6 +216,13 @@ class LocalProcess:
         return ProcessResult(status, code, reason, sorted(leftovers), sorted(survivors))
 
     async def _end_tree(self, exited: asyncio.Future[int] | None) -> set[int]:
+        """End the tree, then reap the orphans among it (a scan of /proc: only when needed)."""
+        try:
+            return await self._signal_tree(exited)
+        finally:
+            reap_adopted()
+
+    async def _signal_tree(self, exited: asyncio.Future[int] | None) -> set[int]:
         """SIGTERM the group and the escapees, SIGKILL whatever is left after the grace."""
         pgid = self.pid
         signal_all(pgid, stage_processes(pgid, self.token, self._since), signal.SIGTERM)
@@ -258,11 +264,21 @@ class LocalProcess:
         self._close(fd)
 
 
-async def _reap_every(seconds: float) -> None:
-    while True:
-        await asyncio.sleep(seconds)
+class _Reaper:
+    """Every ``REAP_EVERY`` s while a stage runs: reap orphans that exited, note new ones.
+    A timer, not a task: a stage that ends sooner costs no extra turn of the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handle = loop.call_later(REAP_EVERY, self._tick)
+
+    def _tick(self) -> None:
         reap_adopted()
         note_adopted()
+        self._handle = self._loop.call_later(REAP_EVERY, self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
 
 
 def _judge(code: int) -> tuple[Status, str]:

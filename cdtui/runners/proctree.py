@@ -100,44 +100,52 @@ def _owner(start: int) -> int | None:
     return None if best is None else best[1]
 
 
-def _lineage(pid: int, me: int, stat: dict[int, list[bytes] | None]) -> list[int]:
-    """pid and its ancestors up to (not including) ``me``; empty if ``me`` is not one."""
-    chain: list[int] = []
-    while pid > 1 and len(chain) < 64:
-        if pid not in stat:
-            stat[pid] = _fields(pid)
-        fields = stat[pid]
-        if fields is None:
-            return []
-        chain.append(pid)
+Stats = dict[int, list[bytes]]
+
+
+def _scan(floor: int = 0) -> Stats:
+    """``_fields`` of every live process from pid ``floor`` up, but ours."""
+    me, found = os.getpid(), {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) >= floor and int(name) != me:
+            fields = _fields(int(name))
+            if fields is not None and len(fields) > 19 and fields[0] not in (b"Z", b"X"):
+                found[int(name)] = fields  # a zombie has exited; only a wait is missing
+    return found
+
+
+def _orphans(stats: Stats) -> dict[int, int]:
+    """Live orphans re-parented to us -> the running stage charged with them: not a stage's
+    main, not a child in cdtui's own group (a subprocess), not started by cdtui itself."""
+    me = os.getpid()
+    if _subreaper_of != me or not RUNNING:
+        return {}
+    charged = {}
+    for pid, fields in stats.items():
+        if int(fields[1]) != me or pid in RUNNING or int(fields[2]) == os.getpgrp():
+            continue
+        owner = _owner(int(fields[19]))
+        if owner is not None and not _own(pid):
+            charged[pid] = owner
+    return charged
+
+
+def _descends(pid: int, roots: set[int], since: int, stats: Stats) -> bool:
+    """Whether a parent chain of processes started since the stage leads to one of ``roots``."""
+    for _ in range(64):
+        if pid in roots:
+            return True
+        fields = stats.get(pid)
+        if fields is None or int(fields[19]) < since:
+            return False
         pid = int(fields[1])
-        if pid == me:
-            return chain
-    return []
-
-
-def _adopted(
-    pid: int, main: int | None, since: int, me: int, stat: dict[int, list[bytes] | None]
-) -> bool:
-    """Whether ``pid`` descends from this stage's main process, or from an orphan re-parented
-    to cdtui (not a stage's main, not one of cdtui's own children in its group) charged to it."""
-    if main is None:
-        return False
-    chain = _lineage(pid, me, stat)
-    if not chain or int(stat[pid][19]) < since:
-        return False
-    if main in chain:
-        return True
-    top = chain[-1]
-    fields = stat[top]
-    if top in RUNNING or int(fields[2]) == os.getpgrp() or int(fields[19]) < since:
-        return False
-    return _owner(int(fields[19])) == main and not _own(top)
+    return False
 
 
 def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = False) -> set[int]:
     """Live pids in the process group ``pgid``, carrying ``MARKER_VAR=token``, or descending
-    from the stage through cdtui (see ``_adopted``; ``pgid`` is the stage's main pid).
+    from the stage (its main process ``pgid`` when this cdtui runs it, or an orphan
+    re-parented to cdtui and charged to the stage: ``_orphans``).
 
     Only processes started at or after ``since`` (clock ticks, see ``start_ticks``) can be
     the stage's escapees, so only their environments are read. ``quick`` also trusts pid
@@ -145,8 +153,6 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
     ``ns_last_pid`` tells): the check after every stage then reads a handful of files.
     """
     needle = f"{MARKER_VAR}={token}".encode()
-    found: set[int] = set()
-    me = os.getpid()
     floor = 0
     if quick and pgid is not None:
         try:
@@ -154,29 +160,25 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
                 floor = pgid
         except (OSError, ValueError):
             pass
-    stat: dict[int, list[bytes] | None] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        if pid == me or pid < floor:
-            continue
+    stats = _scan(floor)
+    roots: set[int] = set()
+    if pgid in RUNNING:
+        roots = {pgid} | {p for p, owner in _orphans(stats).items() if owner == pgid}
+    found: set[int] = set()
+    for pid, fields in stats.items():
         try:
-            fields = stat[pid] = _fields(pid)
-            if fields is None or fields[0] in (b"Z", b"X"):  # exited; only a wait is missing
-                continue
             if pgid is not None and int(fields[2]) == pgid:
                 found.add(pid)
                 continue
             if int(fields[19]) < since:
                 continue
-            if _subreaper_of == me and _adopted(pid, pgid, since, me, stat):
+            if _descends(pid, roots, since, stats):
                 found.add(pid)
                 continue
             if not token:
                 continue
-            environ = _read(f"/proc/{name}/environ", 1 << 20)
-        except (OSError, IndexError, ValueError):
+            environ = _read(f"/proc/{pid}/environ", 1 << 20)
+        except (OSError, ValueError):
             continue
         if needle in environ.split(b"\0"):
             found.add(pid)
@@ -186,25 +188,15 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
 def note_adopted() -> None:
     """Charge the groups of live orphans re-parented to us to their stages and tell listeners
     (the store records them: after a crash, a marker-less escapee is found by its group)."""
-    me = os.getpid()
-    if _subreaper_of != me or not RUNNING:
+    if _subreaper_of != os.getpid() or not RUNNING:
         return
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in RUNNING:
-            continue
-        fields = _fields(int(name))
-        try:
-            if fields is None or fields[0] in (b"Z", b"X") or int(fields[1]) != me:
-                continue
-            group, started = int(fields[2]), int(fields[19])
-        except (IndexError, ValueError):
-            continue
-        owner = RUNNING.get(_owner(started) or 0)
-        if owner is None or group == os.getpgrp() or group in owner.groups or _own(int(name)):
-            continue
-        owner.groups.add(group)
-        for listener in owner.on_group:
-            listener(group)
+    stats = _scan()
+    for pid, owner in _orphans(stats).items():
+        stage, group = RUNNING[owner], int(stats[pid][2])
+        if group not in stage.groups:
+            stage.groups.add(group)
+            for listener in stage.on_group:
+                listener(group)
 
 
 def reap_adopted() -> list[int]:
