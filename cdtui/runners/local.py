@@ -216,7 +216,8 @@ class LocalProcess:
         return ProcessResult(status, code, reason, sorted(leftovers), sorted(survivors))
 
     async def _end_tree(self, exited: asyncio.Future[int] | None) -> set[int]:
-        """End the tree, then reap the orphans among it (a scan of /proc: only when needed)."""
+        """End the tree, then reap the orphans among it: a zombie is not counted as alive, so
+        one scan of /proc at the end is enough (none after a stage that left nothing)."""
         try:
             return await self._signal_tree(exited)
         finally:
@@ -229,7 +230,6 @@ class LocalProcess:
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL)
-            reap_adopted()
             if not stage_processes(pgid, self.token, self._since) and (
                 exited is None or exited.done()
             ):
@@ -241,7 +241,6 @@ class LocalProcess:
                 return set()
             signal_all(pgid, alive, signal.SIGKILL)
             await asyncio.sleep(POLL)
-            reap_adopted()
         return stage_processes(pgid, self.token, self._since)
 
     async def _drain(self) -> None:
