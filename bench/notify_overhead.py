@@ -30,6 +30,7 @@ from cdtui.session import Session
 HOOK_SERVER = """
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Slack and most receivers answer
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)
@@ -44,6 +45,7 @@ server.serve_forever()
 
 
 DELIVERED: list[int] = []
+CONNECTS: list[int] = []
 
 
 def run_time(stages: int, hook: str | None) -> float:
@@ -71,6 +73,9 @@ def run_time(stages: int, hook: str | None) -> float:
         if session.notifier is not None:
             await session.notifier.settle(10.0)
             DELIVERED.append(sum(w.delivered for w in session.notifier.workers))
+            CONNECTS.append(
+                sum(w.sink.client.connects for w in session.notifier.workers)
+            )
             await session.notifier.aclose()
         session.close()
         assert status == "SUCCEEDED", status
@@ -166,7 +171,11 @@ def main() -> None:
     finally:
         server.kill()
     posts = DELIVERED[-1] if DELIVERED else 0
-    print(f"{stages} stages: with sinks {ours:.2f}s ({posts} webhook posts), without {base:.2f}s")
+    connects = CONNECTS[-1] if CONNECTS else 0
+    print(
+        f"{stages} stages: with sinks {ours:.2f}s ({posts} webhook posts on {connects} "
+        f"connection(s)), without {base:.2f}s"
+    )
     print(f"notify overhead ratio: {ours / base:.3f}x (target <= 1.1x)")
     p50, p99, rate = asyncio.run(logstash_figures(samples, outage))
     print(f"event -> logstash latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 <= 100 ms)")
