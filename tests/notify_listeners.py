@@ -59,8 +59,8 @@ class HttpListener:
         return list(self.requests)
 
 
-@pytest.fixture
-def http_listener() -> Iterator[HttpListener]:
+def start_http(port: int = 0) -> HttpListener:
+    """An ``HttpListener`` serving on its own thread (``port`` 0: any free one)."""
     holder: dict[str, HttpListener] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -90,13 +90,22 @@ def http_listener() -> Iterator[HttpListener]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     holder["it"] = listener = HttpListener(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return listener
+
+
+def stop_http(listener: HttpListener) -> None:
+    listener.server.shutdown()
+    listener.server.server_close()
+
+
+@pytest.fixture
+def http_listener() -> Iterator[HttpListener]:
+    listener = start_http()
     yield listener
-    server.shutdown()
-    server.server_close()
+    stop_http(listener)
 
 
 class _Lines(asyncio.Protocol):
