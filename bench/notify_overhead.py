@@ -73,9 +73,7 @@ def run_time(stages: int, hook: str | None) -> float:
         if session.notifier is not None:
             await session.notifier.settle(10.0)
             DELIVERED.append(sum(w.delivered for w in session.notifier.workers))
-            CONNECTS.append(
-                sum(w.sink.client.connects for w in session.notifier.workers)
-            )
+            CONNECTS.append(sum(w.sink.client.connects for w in session.notifier.workers))
             await session.notifier.aclose()
         session.close()
         assert status == "SUCCEEDED", status
