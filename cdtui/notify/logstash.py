@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import ssl
 from collections.abc import Sequence
 
 from cdtui.config.notify import LogstashConfig
 from cdtui.notify.base import Payload, RetryLater, Sink, SinkContext
-from cdtui.notify.http import peer_closed, why
+from cdtui.notify.http import why
 from cdtui.notify.payload import encode
+
+
+def _peer_closed(writer: asyncio.StreamWriter) -> bool:
+    """True when the far end has hung up (FIN or RST), as the kernel sees it now: the loop may
+    not have read the FIN yet."""
+    if writer.is_closing():
+        return True
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return True
+    hangup = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | hangup)
+    return any(mask & hangup for _, mask in poller.poll(0))
 
 
 class LogstashSink(Sink):
@@ -38,7 +53,7 @@ class LogstashSink(Sink):
         return context
 
     async def _connect(self) -> asyncio.StreamWriter:
-        if self._writer is not None and not peer_closed(self._writer):
+        if self._writer is not None and not _peer_closed(self._writer):
             return self._writer
         await self._drop()
         try:

@@ -106,6 +106,7 @@ class SinkWorker:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self.task: asyncio.Task[None] | None = None
         self.pending: deque[tuple[int, int, Payload]] = deque()  # (start, end, payload)
+        self._look = True  # read the log when memory runs dry (at start, after a quiet while)
         self._in_pass = 0  # wanted events of the pass under way not yet handed on
         self._dirty: tuple[int, str] | None = None  # the cursor not yet saved
         self._saved_at = time.monotonic()
@@ -115,6 +116,8 @@ class SinkWorker:
         the log, read back once memory no longer continues from the worker's offset."""
         if len(self.pending) < MEMORY_QUEUE:
             self.pending.append((start, end, payload))
+        else:
+            self._look = True
         self.wake.set()
 
     @property
@@ -148,13 +151,15 @@ class SinkWorker:
                 if not self.cursor.try_lock():
                     self.state = "standby"
                     self.pending.clear()  # the other process delivers these; the log keeps them
+                    self._look = True
                     await self._sleep(STANDBY_POLL)
                     continue
                 if self.state == "standby":  # another process moved the cursor meanwhile
                     self.offset = self.cursor.start_at(self.log.size())
                     self.state = "ok"
                 if not await self._pass():
-                    await self._sleep(self._idle_for())
+                    if not await self._sleep(self._idle_for()):
+                        self._look = True  # a quiet while: see what others appended
                     self._save(due_only=True)
         finally:
             self.state = "stopped"
@@ -193,15 +198,21 @@ class SinkWorker:
                 _, position, payload = pending.popleft()
                 taken.append((position, payload))
             return taken
+        if not (self._look or pending):  # (memory was all there was: no stat an event)
+            return []
+        self._look = False
         if self.log.size() <= self.offset:
             return []
         return self.log.read(self.offset)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Until woken (True) or ``seconds`` passed (False)."""
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):  # wait_for can swallow a cancel on 3.11
                 await self.wake.wait()
+                return True
+        return False
 
     async def _pass(self) -> bool:
         """Deliver what the log holds past the cursor; False when there was nothing."""
@@ -211,8 +222,10 @@ class SinkWorker:
         now = time.time()
         self._in_pass = sum(1 for _, p in entries if self.wanted(p))
         batch: list[Payload] = []
-        batch_end = self.offset
+        batch_end = line_start = self.offset
+        limit = self.sink.max_bytes
         for end, payload in entries:
+            line, line_start = end - line_start, end  # its encoded size and then some
             if not self.wanted(payload):
                 if not batch:
                     batch_end = end
@@ -221,7 +234,8 @@ class SinkWorker:
                 if not batch:
                     batch_end = end
             else:
-                batch.append(clamp(payload, self.sink.max_bytes))
+                fits = limit is None or line <= limit  # (no encode an event to learn that)
+                batch.append(payload if fits else clamp(payload, limit))
                 batch_end = end
                 if len(batch) >= self.sink.batch:
                     await self._deliver(batch, batch_end)
