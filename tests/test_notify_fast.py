@@ -17,7 +17,7 @@ from cdtui.engine.bus import EventBus
 from cdtui.engine.events import Notice
 from cdtui.notify import worker as worker_module
 from cdtui.notify.notifier import Notifier
-from cdtui.notify.outbox import EventLog
+from cdtui.notify.outbox import Cursor, EventLog
 from cdtui.notify.payload import new_id
 from tests import notify_listeners
 from tests.notify_listeners import HttpListener
@@ -34,7 +34,7 @@ def notifier_for(project: Path, url: str) -> tuple[Notifier, EventBus]:
         }
     )
     bus = EventBus()
-    notifier = Notifier(pipeline, project, {}, environ={"CDTUI_STATE_DIR": ".cdtui"})
+    notifier = Notifier(pipeline, project, {})  # (conftest: the state dir is .cdtui)
     notifier.attach(bus)
     return notifier, bus
 
@@ -96,3 +96,27 @@ async def test_an_overflowing_queue_and_another_process_lines_are_read_back_from
     cursor = json.loads((tmp_path / ".cdtui" / "notify" / "webhook.cursor").read_text())
     assert cursor["offset"] == notifier.log.size()  # saved on stop
     assert cursor["id"] == json.loads(notifier.log.path.read_text().splitlines()[-1])["id"]
+
+
+async def test_the_cursor_is_not_rewritten_for_every_event(
+    tmp_path: Path, http_listener: HttpListener, monkeypatch: pytest.MonkeyPatch
+):
+    saves: list[int] = []
+    real_save = Cursor.save
+
+    def counted(self: Cursor, offset: int, last_id: str) -> None:
+        saves.append(offset)
+        real_save(self, offset, last_id)
+
+    monkeypatch.setattr(Cursor, "save", counted)
+    notifier, bus = notifier_for(tmp_path, http_listener.url + "/hook")
+    began = time.monotonic()
+    for i in range(60):
+        bus.emit(Notice(1, time.time(), "info", f"c{i}"))
+        await asyncio.sleep(0.002)  # one at a time, as a run's events come
+    await wait_until(lambda: len(http_listener.requests) == 60)
+    took = time.monotonic() - began
+    # at most one save per SAVE_EVERY while busy (plus the first one and a last idle one)
+    assert len(saves) <= took / worker_module.SAVE_EVERY + 3 < 60
+    await notifier.aclose()
+    assert saves[-1] == notifier.log.size()  # and the last one on stop
