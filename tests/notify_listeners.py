@@ -32,12 +32,16 @@ class Request:
 
 @dataclass
 class HttpListener:
-    """Answers each POST with the next scripted (status, headers), then 200."""
+    """Answers each POST with the next scripted (status, headers), then 200; HTTP/1.1 with
+    keep-alive, as Slack is. ``hangups`` answers close their connection without saying so (an
+    idle timeout's effect); ``peers`` are the client ports seen (one per connection)."""
 
     server: ThreadingHTTPServer
     requests: list[Request] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hangups: int = 0
+    peers: set[int] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -55,15 +59,26 @@ class HttpListener:
         return list(self.requests)
 
 
-@pytest.fixture
-def http_listener() -> Iterator[HttpListener]:
+def start_http(port: int = 0) -> HttpListener:
+    """An ``HttpListener`` serving on its own thread (``port`` 0: any free one)."""
     holder: dict[str, HttpListener] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # One write per answer (flushed after each request): headers and body in two small
+        # writes would wait on Nagle and the client's delayed ACK, 40-200 ms an answer.
+        wbufsize = -1
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             request = Request(self.path, dict(self.headers), body, time.monotonic())
-            status, headers = holder["it"].answer(request)
+            listener = holder["it"]
+            status, headers = listener.answer(request)
+            with listener.lock:
+                listener.peers.add(self.client_address[1])
+                if listener.hangups > 0:
+                    listener.hangups -= 1
+                    self.close_connection = True
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -75,13 +90,22 @@ def http_listener() -> Iterator[HttpListener]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     holder["it"] = listener = HttpListener(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return listener
+
+
+def stop_http(listener: HttpListener) -> None:
+    listener.server.shutdown()
+    listener.server.server_close()
+
+
+@pytest.fixture
+def http_listener() -> Iterator[HttpListener]:
+    listener = start_http()
     yield listener
-    server.shutdown()
-    server.server_close()
+    stop_http(listener)
 
 
 class _Lines(asyncio.Protocol):

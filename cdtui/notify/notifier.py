@@ -118,10 +118,11 @@ class Notifier:
         )
 
     def append(self, payload: Payload) -> None:
-        self.log.append(payload)
+        """Into the log first (the durable outbox), then to each worker in memory."""
+        start, end = self.log.append(payload)
         self.start()
         for worker in self.workers:
-            worker.wake.set()
+            worker.offer(start, end, payload)
 
     def _tell_failed(self, run_id: int) -> None:
         """A sink that could not start is a warning of the run (after its RunStarted)."""
@@ -212,6 +213,7 @@ class Notifier:
             if worker.task is not None and not worker.task.done():
                 with contextlib.suppress(RuntimeError):  # its loop is already closed
                     worker.task.cancel()
+            worker.flush()  # the last cursor, while the lock is still ours
             worker.cursor.unlock()
         self.log.close()
 

@@ -28,11 +28,16 @@ class EventLog:
         self.path = path
         self._fd: int | None = None
 
-    def append(self, payload: Payload) -> None:
+    def append(self, payload: Payload) -> tuple[int, int]:
+        """The line's (start, end) byte offsets: with ``O_APPEND`` the write lands at the end
+        and moves this descriptor's offset past it, whoever else appends."""
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, encode(payload) + b"\n")
+        line = encode(payload) + b"\n"
+        os.write(self._fd, line)
+        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+        return end - len(line), end
 
     def size(self) -> int:
         try:
@@ -110,6 +115,10 @@ class Cursor:
             return False
         self._lock_fd = fd
         return True
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

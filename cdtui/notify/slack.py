@@ -15,7 +15,7 @@ from typing import Any
 
 from cdtui.config.notify import SlackConfig
 from cdtui.notify.base import Payload, Sink, SinkContext
-from cdtui.notify.http import post
+from cdtui.notify.http import Client
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -111,6 +111,7 @@ class SlackSink(Sink):
         assert context is not None
         url = context.secret(name, config.webhook_env, config.webhook_secret, "the webhook URL")
         self.url: str = url or ""
+        self.client = Client(self.url)
 
     def secret_values(self) -> list[str]:
         return [self.url]
@@ -123,4 +124,7 @@ class SlackSink(Sink):
         }
         body = json.dumps(message, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
-        return await post(self.name, self.url, body, headers, self.config.timeout)
+        return await self.client.post(self.name, body, headers, self.config.timeout)
+
+    async def close(self) -> None:
+        self.client.drop()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from cdtui.config.notify import WebhookConfig
 from cdtui.notify.base import Payload, Sink, SinkContext
-from cdtui.notify.http import post
+from cdtui.notify.http import Client
 from cdtui.notify.payload import encode
 
 
@@ -31,6 +31,7 @@ class WebhookSink(Sink):
         assert context is not None
         url = config.url or context.secret(name, config.url_env, config.url_secret, "the URL")
         self.url: str = url or ""
+        self.client = Client(self.url)
         self.key = context.secret(name, config.secret_env, config.hmac_secret, "the HMAC key")
 
     def secret_values(self) -> list[str]:
@@ -46,4 +47,7 @@ class WebhookSink(Sink):
         headers = {"Content-Type": "application/json", "X-Cdtui-Event": str(payload.get("id"))}
         if self.key:
             headers[self.config.header] = signature(self.key, body)
-        return await post(self.name, self.url, body, headers, self.config.timeout)
+        return await self.client.post(self.name, body, headers, self.config.timeout)
+
+    async def close(self) -> None:
+        self.client.drop()

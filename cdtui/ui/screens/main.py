@@ -28,6 +28,7 @@ from cdtui.engine.events import (
     Status,
 )
 from cdtui.engine.state import RunState
+from cdtui.notify.worker import SinkState
 from cdtui.presentation import stage_outcome
 from cdtui.release.events import HealthSampled, WeightChanged
 from cdtui.session import Session
@@ -37,6 +38,7 @@ from cdtui.ui.screens.main_actions import RunActions
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.log_pane import LogPane
+from cdtui.ui.widgets.notifier_panel import NotifierPanel
 from cdtui.ui.widgets.phase_tree import PhaseTree
 from cdtui.ui.widgets.run_header import RunHeader
 
@@ -99,6 +101,7 @@ class MainScreen(RunActions, Screen[None]):
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
+        yield NotifierPanel(self._sink_states, id="notifier")
         with Horizontal():
             yield PhaseTree(id="tree")
             with Vertical(id="panes"):
@@ -108,6 +111,10 @@ class MainScreen(RunActions, Screen[None]):
                 yield Input(placeholder="search the log (Enter; Esc closes)", id="query")
         yield CommandLog(id="commands")
         yield FitFooter()
+
+    def _sink_states(self) -> tuple[SinkState, ...]:
+        notifier = self.session.notifier
+        return notifier.snapshot() if notifier is not None else ()
 
     def on_mount(self) -> None:
         self.phase_tree = self.query_one(PhaseTree)
