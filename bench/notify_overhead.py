@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -79,9 +80,16 @@ DELIVERED: list[int] = []
 CONNECTS: list[int] = []
 
 
-def run_time(stages: int, hook: str | None) -> float:
+def run_time(stages: int, hook: str | None, every_event: bool = True) -> float:
+    """A run of ``stages`` trivial stages; with ``hook``, the log and a webhook hearing every
+    event, or (``every_event=False``) a webhook and Slack with their default ``on:`` filter."""
     project = temp_project()
-    notify = [{"webhook": {"url": hook}, "on": ["all"]}] if hook else []
+    notify: list[dict] = []
+    if hook and every_event:
+        notify = [{"webhook": {"url": hook}, "on": ["all"]}]
+    elif hook:
+        os.environ["BENCH_SLACK_URL"] = hook
+        notify = [{"webhook": {"url": hook}}, {"slack": {"webhook_env": "BENCH_SLACK_URL"}}]
     data = {
         "project": "bench",
         "notify": notify,
@@ -104,7 +112,12 @@ def run_time(stages: int, hook: str | None) -> float:
         if session.notifier is not None:
             await session.notifier.settle(10.0)
             DELIVERED.append(sum(w.delivered for w in session.notifier.workers))
-            CONNECTS.append(sum(w.sink.client.connects for w in session.notifier.workers))
+            CONNECTS.append(
+                sum(
+                    (getattr(w.sink, "client", None) and w.sink.client.connects) or 0
+                    for w in session.notifier.workers
+                )
+            )
             await session.notifier.aclose()
         session.close()
         assert status == "SUCCEEDED", status
@@ -197,6 +210,9 @@ def main() -> None:
         ours, base = interleaved(
             runs, lambda: run_time(stages, hook), lambda: run_time(stages, None)
         )
+        quiet, base2 = interleaved(
+            runs, lambda: run_time(stages, hook, every_event=False), lambda: run_time(stages, None)
+        )
     finally:
         server.kill()
     posts = DELIVERED[-1] if DELIVERED else 0
@@ -207,6 +223,10 @@ def main() -> None:
     )
     which = "http.server" if args.stdlib_receiver else "lean asyncio"
     print(f"notify overhead ratio: {ours / base:.3f}x (target <= 1.1x; {which} receiver)")
+    print(
+        f"default filters (webhook + Slack, a few messages a run): {quiet:.2f}s vs {base2:.2f}s, "
+        f"ratio {quiet / base2:.3f}x (target <= 1.1x)"
+    )
     p50, p99, rate = asyncio.run(logstash_figures(samples, outage))
     print(f"event -> logstash latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 <= 100 ms)")
     print(f"outbox drain after an outage of {outage} events: {rate:,.0f} events/s")

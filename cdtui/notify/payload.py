@@ -3,8 +3,7 @@
 ``kind`` is the event's class name, ``id`` its outbox id (receivers dedupe on it: delivery is
 at-least-once), ``project``, ``run``, ``phase``, ``stage`` and ``status`` where they apply, ``at``
 (epoch seconds), then the event's own fields. ``extra`` carries what the notifier adds (a run
-summary's failures and duration). Masking walks the values before encoding, so a secret holding
-a quote or a backslash is masked too (masking encoded JSON would miss its escaped form).
+summary's failures and duration). Every string is masked, keys too (``mask_payload``).
 """
 
 from __future__ import annotations
@@ -59,13 +58,27 @@ def to_payload(
 
 
 def mask_payload(value: Any, masker: SecretMasker) -> Any:
-    """Every string (keys too) with the masker's secrets replaced, recursively."""
+    """Every string (keys too) with the masker's secrets replaced.
+
+    Most events hold no secret: one pass over the whole encoded payload (the masker knows each
+    secret's JSON-escaped form) proves it, instead of a pass per string. Only a payload where that
+    pass finds something, or whose strings hold line breaks (wrapped encodings are found at line
+    starts), is walked string by string."""
+    if not masker.forms:
+        return value
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if "\\n" not in text and masker.mask_text(text) == text:
+        return value
+    return _walk(value, masker)
+
+
+def _walk(value: Any, masker: SecretMasker) -> Any:
     if isinstance(value, str):
         return masker.mask_text(value)
     if isinstance(value, dict):
-        return {masker.mask_text(str(k)): mask_payload(v, masker) for k, v in value.items()}
+        return {masker.mask_text(str(k)): _walk(v, masker) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_payload(v, masker) for v in value]
+        return [_walk(v, masker) for v in value]
     return value
 
 
