@@ -22,7 +22,7 @@ from cdtui.engine.masking import SecretMasker
 from cdtui.notify.base import Sink, SinkContext, SinkError
 from cdtui.notify.filters import EventFilter
 from cdtui.notify.outbox import Cursor, EventLog
-from cdtui.notify.payload import Payload, clamp, new_id, to_payload
+from cdtui.notify.payload import Payload, clamp, new_id, to_line
 from cdtui.notify.sinks import make_sink
 from cdtui.notify.summary import RunDigest
 from cdtui.notify.worker import TEST_KIND, SinkState, SinkWorker
@@ -107,19 +107,14 @@ class Notifier:
         if isinstance(event, RunStarted) and self.failed:
             self._tell_failed(event.run_id)
         extra = self.digest.extra(event)
-        self.append(
-            to_payload(
-                event,
-                project=self.project,
-                event_id=new_id(event.at),
-                masker=self.masker,
-                extra=extra,
-            )
+        payload, line = to_line(
+            event, project=self.project, event_id=new_id(event.at), masker=self.masker, extra=extra
         )
+        self.append(payload, line)
 
-    def append(self, payload: Payload) -> None:
+    def append(self, payload: Payload, line: bytes | None = None) -> None:
         """Into the log first (the durable outbox), then to each worker in memory."""
-        start, end = self.log.append(payload)
+        start, end = self.log.append(payload, line)
         self.start()
         for worker in self.workers:
             worker.offer(start, end, payload)

@@ -28,13 +28,14 @@ class EventLog:
         self.path = path
         self._fd: int | None = None
 
-    def append(self, payload: Payload) -> tuple[int, int]:
+    def append(self, payload: Payload, encoded: bytes | None = None) -> tuple[int, int]:
         """The line's (start, end) byte offsets: with ``O_APPEND`` the write lands at the end
-        and moves this descriptor's offset past it, whoever else appends."""
+        and moves this descriptor's offset past it, whoever else appends. ``encoded``: the
+        payload's ``encode`` when the caller has it already."""
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        line = encode(payload) + b"\n"
+        line = (encode(payload) if encoded is None else encoded) + b"\n"
         os.write(self._fd, line)
         end = os.lseek(self._fd, 0, os.SEEK_CUR)
         return end - len(line), end

@@ -57,6 +57,11 @@ def to_payload(
     return mask_payload(head, masker) if masker else head
 
 
+def to_line(event: Event, *, masker: SecretMasker | None, **what: Any) -> tuple[Payload, bytes]:
+    """``to_payload`` and the log line it becomes, encoded once when nothing needs masking."""
+    return masked_line(to_payload(event, masker=None, **what), masker)
+
+
 def mask_payload(value: Any, masker: SecretMasker) -> Any:
     """Every string (keys too) with the masker's secrets replaced.
 
@@ -64,12 +69,18 @@ def mask_payload(value: Any, masker: SecretMasker) -> Any:
     secret's JSON-escaped form) proves it, instead of a pass per string. Only a payload where that
     pass finds something, or whose strings hold line breaks (wrapped encodings are found at line
     starts), is walked string by string."""
-    if not masker.forms:
-        return value
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    if "\\n" not in text and masker.mask_text(text) == text:
-        return value
-    return _walk(value, masker)
+    return masked_line(value, masker)[0]
+
+
+def masked_line(value: Payload, masker: SecretMasker | None) -> tuple[Payload, bytes]:
+    """The payload masked, and its log line (``encode``): one encoding in the common case."""
+    line = encode(value)
+    if masker is None or not masker.forms:
+        return value, line
+    if b"\\n" not in line and masker.mask_bytes(line) == line:
+        return value, line
+    value = _walk(value, masker)
+    return value, encode(value)
 
 
 def _walk(value: Any, masker: SecretMasker) -> Any:
