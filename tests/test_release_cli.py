@@ -53,8 +53,10 @@ def records(project_dir: Path, block: dict[str, object]) -> ReleaseRecords:
     return ReleaseRecords(project_dir, key_of(ReleaseSpec.model_validate(block).router))
 
 
-def test_sigkill_mid_release_then_restart_says_what_it_finds(project):
-    project_dir, block, _ = project
+def released_to_first_step(
+    project_dir: Path, block: dict[str, object]
+) -> tuple[subprocess.Popen[str], ReleaseRecords]:
+    """A `cdtui release` in its own process, once the router has applied its first step."""
     proc = subprocess.Popen(
         [*RELEASE_CLI, "release", str(project_dir), "--yes"],
         stdout=subprocess.PIPE,
@@ -63,6 +65,12 @@ def test_sigkill_mid_release_then_restart_says_what_it_finds(project):
     )
     book = records(project_dir, block)
     wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    return proc, book
+
+
+def test_sigkill_mid_release_then_restart_says_what_it_finds(project):
+    project_dir, block, _ = project
+    proc, book = released_to_first_step(project_dir, block)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(5)
     assert weights(project_dir) == Weights(90, 10)  # the router keeps routing
@@ -217,13 +225,7 @@ def test_resume_after_sigkill_never_redeploys_the_colour_that_serves_traffic(pro
     project_dir, block, _ = project
     green = {**block["green"], "deploy": "echo deployed >> deploys.log"}  # type: ignore[dict-item]
     write_project(project_dir, {**block, "green": green})
-    proc = subprocess.Popen(
-        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    book = records(project_dir, block)
-    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    proc, book = released_to_first_step(project_dir, block)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(5)
     assert (project_dir / "deploys.log").read_text() == "deployed\n"
@@ -268,14 +270,7 @@ def test_status_exits_non_zero_when_live_is_unhealthy_and_says_rollback_is_not_s
 def test_rollback_preempts_a_release_that_another_cdtui_drives(project):
     """Rollback is the emergency button: no 'wait for it, or stop it first'."""
     project_dir, block, _ = project
-    driver = subprocess.Popen(
-        [*RELEASE_CLI, "release", str(project_dir), "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    book = records(project_dir, block)
-    wait_for(lambda: any(r.kind == "applied" for r in book.rows()), 15, "the first step")
+    driver, book = released_to_first_step(project_dir, block)
     back = cli("rollback", str(project_dir), "--yes", timeout=40)
     assert back.returncode == 0, back.stdout + back.stderr
     assert "asked it to abort" in back.stdout and "gave up the router" in back.stdout

@@ -17,7 +17,7 @@ from cdtui.engine.output import OutputSink
 from cdtui.release.events import HealthSampled, ReleaseStateChanged, WeightChanged
 from cdtui.release.rollout import State
 from cdtui.release.routers import Weights
-from cdtui.stages.release import active_rollout
+from cdtui.stages.release import RELEASE_STAGE
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ async def test_the_console_can_promote_the_running_release(setup, make_engine: E
     pipeline = pipeline_of({"name": "Release", "release": {**block, "hold": 30}})
     engine, _ = make_engine(pipeline)
     task = asyncio.create_task(engine.run())
-    while (rollout := active_rollout(engine)) is None or rollout.state is not State.STEP:
+    while (rollout := engine.control_of(RELEASE_STAGE)) is None or rollout.state is not State.STEP:
         await asyncio.sleep(0.01)
     for _ in range(3):
         step = rollout.step
@@ -92,7 +92,7 @@ async def test_the_console_can_promote_the_running_release(setup, make_engine: E
         while rollout.step == step and not rollout.state.finished:
             await asyncio.sleep(0.01)
     assert await task is Status.SUCCEEDED
-    assert active_rollout(engine) is None
+    assert engine.control_of(RELEASE_STAGE) is None
     assert await router.driver.get_weights() == Weights.ALL_GREEN
 
 

@@ -60,13 +60,6 @@ def _current_user() -> str:
         return f"uid {os.getuid()}"
 
 
-def shell_argv(script: str) -> list[str]:
-    """Strings run like CI services run them (see ``cdtui.stages.run``)."""
-    from cdtui.stages.run import shell_argv as argv
-
-    return argv(script)
-
-
 class Engine:
     """One run of a plan."""
 

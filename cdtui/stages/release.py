@@ -21,7 +21,6 @@ from cdtui.stages.context import StageContext
 
 if TYPE_CHECKING:
     from cdtui.config.models import Pipeline
-    from cdtui.engine.engine import Engine
     from cdtui.release.context import Refusal
     from cdtui.release.rollout import Rollout
 
@@ -36,11 +35,6 @@ RELEASE_STAGE = "release"
 def describe(spec: ReleaseSpec) -> str:
     """The release stage's command line, as the tree and history show it."""
     return spec.describe()
-
-
-def active_rollout(engine: Engine) -> Rollout | None:
-    """The rollout a run's release stage is running now, for promote/pause/resume/abort."""
-    return engine.control_of(RELEASE_STAGE)
 
 
 class ReleaseKind(StageKind):
