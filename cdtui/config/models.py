@@ -175,11 +175,16 @@ class Stage(Model):
             from cdtui.config.kinds import kind_configs
 
             return kind_configs()[self._kind].describe(self._spec)
-        if isinstance(self.run, str):
-            return self.run.strip()
-        import shlex
+        return shown_command(self.run or [])
 
-        return shlex.join(self.run or [])
+
+def shown_command(command: str | list[str]) -> str:
+    """A command as an operator reads it: a string as written, an argv list shell-joined."""
+    if isinstance(command, str):
+        return command.strip()
+    import shlex
+
+    return shlex.join(command)
 
 
 class Phase(Model):

@@ -6,8 +6,9 @@ import functools
 import shutil
 from typing import Any
 
-from cdtui.config.models import Stage
+from cdtui.config.models import Stage, shown_command
 from cdtui.engine.events import Status
+from cdtui.engine.interpolate import InterpolationError
 from cdtui.runners.local import LocalProcess, ProcessResult
 from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
@@ -52,8 +53,12 @@ class RunKind(StageKind):
 
 async def run_local(ctx: StageContext) -> ProcessResult:
     stage = ctx.stage
-    assert stage.run is not None
-    argv = argv_of(stage.run)
+    try:
+        command = ctx.command()
+    except InterpolationError as error:
+        ctx.started(stage.command_text)
+        return ProcessResult(Status.FAILED, None, str(error))
+    argv = argv_of(command)
     cwd = (ctx.project_dir / stage.cwd) if stage.cwd else ctx.project_dir
     env = ctx.local_env()
     env["CDTUI_METRICS"] = str(ctx.metrics)
@@ -81,7 +86,7 @@ async def run_local(ctx: StageContext) -> ProcessResult:
         )
         return ProcessResult(Status.FAILED, None, reason)
     with ctx.tracking(process):
-        ctx.started(stage.command_text, pid=pid)
+        ctx.started(shown_command(command), pid=pid)
         if ctx.cancelled:
             process.cancel(ctx.cancel_reason)
         result = await process.wait(timeout=stage.timeout)
