@@ -110,6 +110,7 @@ class Generator:
         self.in_flight: set[asyncio.Task] = set()
         self.sent = 0
         self.send_elapsed = 0.0  # seconds from the start to the last send
+        self.send_cpu = 0.0  # CPU seconds spent meanwhile
         self.cpu_started = time.process_time()
 
     def stop(self) -> None:
@@ -127,6 +128,7 @@ class Generator:
         else:
             await self._open(start)
         self.send_elapsed = loop.time() - start
+        self.send_cpu = time.process_time() - self.cpu_started
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=self.timeout + 1)
         for pool in self.pools.values():

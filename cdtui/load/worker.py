@@ -83,6 +83,7 @@ async def serve() -> None:
             "window": recorder.take_window().to_json(),
             "lag": recorder.lag.to_json(),
             "cpu_seconds": time.process_time() - generator.cpu_started,
+            "send_cpu": generator.send_cpu,
             "elapsed": generator.send_elapsed,
             "wall": wall,
             "sent": generator.sent,

@@ -37,7 +37,7 @@ class Outcome:
     total: Stats = field(default_factory=Stats)
     by_label: dict[str, Stats] = field(default_factory=dict)
     lag: Histogram = field(default_factory=Histogram)
-    cpu: float = 0.0  # the busiest worker's CPU over the run, % of a core
+    cpu: float = 0.0  # the busiest worker's CPU while it sent, % of a core
     cpu_seconds: float = 0.0  # all workers' CPU
     elapsed: float = 0.0  # seconds the load was sent for
     sent: int = 0
@@ -219,8 +219,8 @@ def _merge_done(workers: list[_Worker], outcome: Outcome) -> None:
         outcome.lag.merge(Histogram.from_json(done["lag"]))
         outcome.elapsed = max(outcome.elapsed, float(done["elapsed"]))
         outcome.cpu_seconds += float(done["cpu_seconds"])
-        wall = float(done["wall"])
-        if wall > 0:
-            outcome.cpu = max(outcome.cpu, 100.0 * float(done["cpu_seconds"]) / wall)
+        sending = float(done["elapsed"])  # while it sent, not while it waited for the last answers
+        if sending > 0:
+            outcome.cpu = max(outcome.cpu, 100.0 * float(done["send_cpu"]) / sending)
         outcome.sent += int(done["sent"])
         outcome.connections += int(done["connections"])

@@ -1,0 +1,62 @@
+"""Open model vs closed model against a server that freezes for a second, and a generator that
+knows when it, not the server, is the bottleneck."""
+
+from __future__ import annotations
+
+from cdtui.engine.events import MetricRecorded, Status
+from tests.conftest import pipeline_of
+from tests.load_server import load_server_fixture  # noqa: F401 - provides load_server
+
+
+async def run_stage(make_engine, load: dict):
+    engine, recorder = make_engine(
+        pipeline_of({"name": "Perf", "stages": [{"name": "load", "load": load}]})
+    )
+    await engine.run()
+    figures = {m.name: m.value for m in recorder.of(MetricRecorded)}
+    return recorder.final("load"), figures
+
+
+async def test_a_one_second_stall_shows_in_the_open_models_p99_not_the_closed_ones(
+    make_engine, load_server
+):
+    # Every answer due between 1 s and 2 s after the first request waits until 2 s.
+    opened = load_server(freeze_at=1.0, freeze_for=1.0)
+    final, open_model = await run_stage(
+        make_engine, {"url": f"{opened}/fast", "rate": "200/s", "duration": "3s"}
+    )
+    assert final.status is Status.SUCCEEDED, final.reason
+    # A third of the requests were due during the stall: timed from when they were due, the
+    # slowest waited nearly the whole second.
+    assert open_model["http_req_duration p(99)"] >= 800, open_model
+    assert open_model["http_req_duration p(90)"] >= 300, open_model
+    assert open_model["http_reqs count"] == 600
+
+    closed = load_server(freeze_at=1.0, freeze_for=1.0)
+    final, closed_model = await run_stage(
+        make_engine, {"url": f"{closed}/fast", "vus": 2, "duration": "3s"}
+    )
+    assert final.status is Status.SUCCEEDED, final.reason
+    # The two users waited out the stall once each: two slow samples among thousands.
+    assert closed_model["http_req_duration max"] >= 800, closed_model
+    assert closed_model["http_req_duration p(99)"] < 100, closed_model
+    assert closed_model["http_reqs count"] > 400, closed_model
+
+
+async def test_a_generator_pushed_past_its_cpu_is_reported_invalid(make_engine, load_server):
+    base = load_server()
+    final, figures = await run_stage(
+        make_engine,
+        {
+            "url": f"{base}/fast",
+            "rate": "50000/s",
+            "duration": "1500ms",
+            "timeout": "2s",
+            "thresholds": {"http_req_duration": ["p(95)<100000"]},
+        },
+    )
+    assert final.status is Status.FAILED
+    assert final.reason.startswith("INVALID result (not judged): "), final.reason
+    assert "fell behind its schedule" in final.reason or "% of a core" in final.reason
+    assert "workers: 2 or auto" in final.reason
+    assert figures["load generator cpu"] > 50 or figures["load generator lag p(99)"] > 50
