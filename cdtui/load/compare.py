@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOWER_IS_BETTER = ("http_req_duration", "http_req_failed")
+COMPARED = ("http_req_duration", "http_req_failed", "http_reqs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,9 @@ def previous_passing(
 
 
 def compare(previous: dict[str, float], current: dict[str, float]) -> list[Change]:
-    """Every figure both runs recorded (regressions themselves are not compared)."""
+    """The HTTP figures both runs recorded (not counts, not the generator's own)."""
     return [
         Change(name, previous[name], value)
         for name, value in current.items()
-        if name in previous and not name.startswith("regression ")
+        if name in previous and name.startswith(COMPARED) and "count" not in name
     ]

@@ -200,7 +200,10 @@ def junit(report: Report) -> str:
     case("generator kept up", None if validity.valid else "; ".join(validity.why))
     for v in report.verdicts:
         name = v.name.replace(v.expression.aggregation, v.expression.text)
-        case(name, None if v.passed and validity.valid else v.sentence())
+        if not validity.valid:
+            case(name, f"not judged: the result is invalid ({v.sentence()})")
+        else:
+            case(name, None if v.passed else v.sentence())
     for c in report.changes:
         if _limited(c, report) and c.regression is not None:
             ok = c.regression <= (report.max_regression or 0)
