@@ -117,7 +117,19 @@ async def run_workers(
         start_at = time.time() + START_MARGIN
         for worker in workers:
             worker.send(json.dumps({"start_at": start_at}))
-        await _follow(workers, outcome, on_second, stop)
+        told = await _follow(workers, outcome, on_second, stop)
+        last = Stats()  # what the workers sent after their last whole second
+        sending = 0.0
+        for worker in workers:
+            if worker.done is not None:
+                last.merge(Stats.from_json(worker.done["window"]))
+                sending = max(sending, float(worker.done["elapsed"]))
+        if last.requests and sending - told >= 0.5:  # a sliver would draw as a false dip
+            so_far = Stats()
+            for worker in workers:
+                if worker.done is not None:
+                    so_far.merge(Stats.from_json(worker.done["total"]))
+            on_second(Progress(told + 1, last, so_far, 0.0, outcome.sent, 0))
     finally:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -158,8 +170,9 @@ async def _follow(
     outcome: Outcome,
     on_second: Callable[[Progress], str | None],
     stop: asyncio.Event,
-) -> None:
-    """Merge each second once every worker has told it; stop all when asked."""
+) -> int:
+    """Merge each second once every worker has told it; stop all when asked. Returns how
+    many seconds were told."""
     changed = asyncio.Event()
     pumps = [asyncio.create_task(w.pump(changed.set)) for w in workers]
     stopper = asyncio.create_task(stop.wait())
@@ -186,6 +199,7 @@ async def _follow(
         stopper.cancel()
         for pump in pumps:
             pump.cancel()
+    return told
 
 
 def _second_told(workers: list[_Worker], index: int) -> bool:
