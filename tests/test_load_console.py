@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from textual.app import App, ComposeResult
+
 from cdtui.engine.events import LoadProgress, Status
 from cdtui.headless import HeadlessRenderer
 from cdtui.ui.app import CdtuiApp
@@ -58,3 +60,39 @@ def test_headless_prints_a_compact_progress_line_with_seconds_left():
     assert out.getvalue().split(maxsplit=1)[1].strip() == (
         "⏱ 3s, 7s left · 498/s of 500/s · errors 0.2% · p50 1.2 p95 3.4 p99 9.1 ms"
     )
+
+
+class GraphApp(App[None]):
+    """The graphs alone, fed ten seconds of a run whose server stalled in seconds 5 and 6."""
+
+    def compose(self) -> ComposeResult:
+        yield LoadGraph(id="load")
+
+    def on_mount(self) -> None:
+        graph = self.query_one(LoadGraph)
+        for second in range(1, 11):
+            stalled = second in (5, 6)
+            graph.apply(
+                LoadProgress(
+                    1,
+                    0.0,
+                    "Perf",
+                    "load",
+                    1,
+                    second,
+                    30.0,
+                    40.0 if second == 5 else 360.0 if second == 6 else 200.0,
+                    200.0,
+                    0.05 if second == 6 else 0.0,
+                    1.1,
+                    600.0 if stalled else 2.5,
+                    980.0 if stalled else 4.0,
+                    200 * second,
+                    10 if second >= 6 else 0,
+                )
+            )
+        graph.show_for(("Perf", "load"))
+
+
+def test_graph_snapshot(snap_compare):
+    assert snap_compare(GraphApp(), terminal_size=(80, 9))
