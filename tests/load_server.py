@@ -49,7 +49,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fre
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
-            _method, target, _ = lines[0].split(" ", 2)
+            method, target, _ = lines[0].split(" ", 2)
             length = 0
             for line in lines[1:]:
                 name, _, value = line.partition(":")
@@ -79,6 +79,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fre
             elif path == "/reset":
                 writer.transport.abort()
                 return
+            elif method == "HEAD":  # the length of the body a GET would get, and no body
+                writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode())
             else:
                 writer.write(answer(200, BODY, "Content-Type: text/css\r\n"))
             await writer.drain()

@@ -104,3 +104,9 @@ def test_https_and_bad_urls_are_refused_with_a_hint(tmp_path: Path):
         load_pipeline(path)
     (error,) = caught.value.errors
     assert "https is not supported" in error.message and error.line == 7
+
+
+def test_report_paths_stay_inside_the_project(tmp_path: Path):
+    body = "          rate: 5/s\n          duration: 1s\n          junit: ../out.xml\n"
+    (error,) = errors_of(tmp_path, body)
+    assert "a path inside the project" in error.message and error.line == 10

@@ -91,6 +91,8 @@ async def test_the_client_reads_every_framing_and_names_each_failure(load_server
     for path in ("/fast", "/chunked", "/fast", "/close", "/fast"):
         assert await pool.send(get(path), 2.0) == 200, path
     assert await pool.send(get("/error"), 2.0) == 500
+    assert await pool.send(b"HEAD /fast HTTP/1.1\r\nHost: x\r\n\r\n", 2.0) == 200
+    assert await pool.send(get("/fast"), 2.0) == 200  # the HEAD left nothing behind
     assert pool.opened == 2  # kept alive except after the close-delimited answer
     with pytest.raises(Exception) as caught:
         await pool.send(get("/reset"), 2.0)

@@ -193,3 +193,29 @@ async def test_cancelling_the_stage_stops_its_workers(make_engine, load_server):
     await asyncio.wait_for(running, 10)
     final = recorder.final("load")
     assert final.status is Status.CANCELLED and final.reason == "cancelled by the operator"
+
+
+async def test_the_stages_timeout_ends_a_load_that_would_run_on(make_engine, load_server):
+    base = load_server()
+    stage = load_stage(url=f"{base}/fast", rate="20/s", duration="30s")
+    recorder = await run_load(make_engine, {**stage, "timeout": "1500ms"})
+    final = recorder.final("load")
+    assert final.status is Status.TIMED_OUT and final.reason == "timed out after 1.5s"
+    assert final.duration < 4
+
+
+async def test_a_duration_threshold_with_nothing_answered_fails(make_engine, load_server):
+    base = load_server()
+    recorder = await run_load(
+        make_engine,
+        load_stage(
+            url=f"{base}/reset",
+            rate="20/s",
+            duration="1s",
+            thresholds={"http_req_duration": ["p(95)<1000"]},
+        ),
+    )
+    final = recorder.final("load")
+    assert final.status is Status.FAILED
+    assert final.reason == "http_req_duration p(95)<1000: no request was answered, nothing to time"
+    assert "errors: reset 20 (" in recorder.output("load")

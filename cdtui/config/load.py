@@ -142,6 +142,15 @@ class LoadSpec(Model):
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value)
 
+    @field_validator("summary", "junit")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith(("/", "~")) or ".." in value.split("/")):
+            raise ValueError(
+                f"expected a path inside the project such as reports/load.xml, got {value!r}"
+            )
+        return value
+
     @field_validator("workers")
     @classmethod
     def _workers(cls, value: int | str) -> int | str:

@@ -67,6 +67,7 @@ class _Connection(asyncio.Protocol):
         "_chunked",
         "_closed",
         "_head_done",
+        "_head_only",
         "_keep",
         "_status",
         "_until_close",
@@ -79,6 +80,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[int] | None = None
         self._buffer = bytearray()
         self._closed = False
+        self._head_only = False  # a HEAD's answer has headers only, whatever they announce
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -125,6 +127,7 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         self._reset_response()
+        self._head_only = payload.startswith(b"HEAD ")
         self._buffer.clear()
         assert self.transport is not None
         self.transport.write(payload)
@@ -174,12 +177,13 @@ class _Connection(asyncio.Protocol):
             elif name == "connection":
                 token = value.strip().lower()
                 self._keep = token == "keep-alive" or (self._keep and token != "close")
+        if self._head_only or self._status in (204, 304) or 100 <= self._status < 200:
+            self._chunked, self._body_left = False, 0
+            return
         if self._chunked:
             return
         if length is not None:
             self._body_left = length
-        elif self._status in (204, 304) or 100 <= self._status < 200:
-            self._body_left = 0
         else:
             self._until_close, self._keep = True, False
 

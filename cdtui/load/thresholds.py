@@ -15,6 +15,7 @@ class Verdict:
     scenario: str | None  # None: the whole run
     value: float
     passed: bool
+    unanswered: bool = False  # a duration threshold with no answered request to time
 
     @property
     def name(self) -> str:
@@ -33,6 +34,8 @@ class Verdict:
         e = self.expression
         scope = f" on {self.scenario}" if self.scenario else ""
         unit = f" {self.unit}" if self.unit else ""
+        if self.unanswered:
+            return f"{e.metric} {e.text}{scope}: no request was answered, nothing to time"
         return (
             f"{e.metric} {e.text}{scope}: measured {figure(self.value)}{unit}, "
             f"limit {e.op} {figure(e.limit)}{unit}"
@@ -71,7 +74,10 @@ def measure(expression: Expression, stats: Stats, elapsed: float) -> float:
 
 
 def judge(expression: Expression, stats: Stats, elapsed: float, scenario: str | None) -> Verdict:
+    """A duration threshold with no answer to time fails: nothing answered is not fast."""
     value = measure(expression, stats, elapsed)
+    if expression.metric == "http_req_duration" and not stats.latency.count:
+        return Verdict(expression, scenario, value, False, unanswered=True)
     return Verdict(expression, scenario, value, expression.passes(value))
 
 

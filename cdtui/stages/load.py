@@ -261,8 +261,9 @@ def _keep(ctx: StageContext, spec: LoadSpec, report: Any) -> list[Path]:
     junit_path = _where(ctx, spec.junit, base + ".junit.xml")
     for path in (summary_path, junit_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(summary(report), indent=2) + "\n")
-    junit_path.write_text(junit(report))
+    mask = ctx.masker.mask_text  # a URL or an error may carry a secret
+    summary_path.write_text(mask(json.dumps(summary(report), indent=2)) + "\n")
+    junit_path.write_text(mask(junit(report)))
     return [summary_path, junit_path]
 
 
