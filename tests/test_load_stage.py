@@ -48,19 +48,18 @@ async def test_a_slow_path_fails_a_tight_p95_and_passes_a_loose_one(make_engine,
     assert "✓ http_req_duration p(95)<3000" in recorder.output("loose")
 
 
-async def test_an_error_path_fails_the_error_rate_threshold(make_engine, load_server):
-    base = load_server()
-    recorder = await run_load(
-        make_engine,
-        load_stage(
-            url=f"{base}/error",
-            rate="50/s",
-            duration="1s",
-            thresholds={"http_req_failed": ["rate<0.01"]},
-        ),
-    )
+async def failing(make_engine, url: str, rate: str, thresholds: dict):
+    """One second of load that must fail: (its final event, the recorder)."""
+    load = load_stage(url=url, rate=rate, duration="1s", thresholds=thresholds)
+    recorder = await run_load(make_engine, load)
     final = recorder.final("load")
     assert final.status is Status.FAILED
+    return final, recorder
+
+
+async def test_an_error_path_fails_the_error_rate_threshold(make_engine, load_server):
+    limit = {"http_req_failed": ["rate<0.01"]}
+    final, recorder = await failing(make_engine, f"{load_server()}/error", "50/s", limit)
     assert "http_req_failed rate<0.01: measured 1, limit < 0.01" in final.reason
     assert metrics(recorder)["http_req_failed rate"].value == 1.0
     assert "errors: status 50 (HTTP 500)" in recorder.output("load")
@@ -205,17 +204,7 @@ async def test_the_stages_timeout_ends_a_load_that_would_run_on(make_engine, loa
 
 
 async def test_a_duration_threshold_with_nothing_answered_fails(make_engine, load_server):
-    base = load_server()
-    recorder = await run_load(
-        make_engine,
-        load_stage(
-            url=f"{base}/reset",
-            rate="20/s",
-            duration="1s",
-            thresholds={"http_req_duration": ["p(95)<1000"]},
-        ),
-    )
-    final = recorder.final("load")
-    assert final.status is Status.FAILED
+    limit = {"http_req_duration": ["p(95)<1000"]}
+    final, recorder = await failing(make_engine, f"{load_server()}/reset", "20/s", limit)
     assert final.reason == "http_req_duration p(95)<1000: no request was answered, nothing to time"
     assert "errors: reset 20 (" in recorder.output("load")
