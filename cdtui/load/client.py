@@ -1,52 +1,20 @@
 """A small HTTP/1.1 client for load: kept-alive connections, one request in flight on each,
 responses framed by Content-Length, chunked encoding or the connection's close.
 
-httpx costs ~1 ms of CPU a request; a load generator must spend a few microseconds, so this is
-a bare ``asyncio.Protocol`` with its own framing and a per-origin pool.
+A general client (httpx) does far more a request than a load generator can afford, so this is
+a bare ``asyncio.Protocol`` (``connection.py``) with its own framing, and a per-origin pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import socket
 from collections import deque
 from dataclasses import dataclass
 
-ERROR_KINDS = ("status", "timeout", "refused", "reset", "other")
-"""How a request can fail; ``status`` is an answer of 400 or more."""
+from cdtui.load.connection import Connection
+from cdtui.load.errors import ERROR_KINDS, RequestError, describe_error, error_kind
 
-
-class RequestError(Exception):
-    """A request got no usable answer; ``kind`` is one of ERROR_KINDS."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-def error_kind(error: BaseException) -> str:
-    if isinstance(error, RequestError):
-        return error.kind
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    if isinstance(error, ConnectionRefusedError):
-        return "refused"
-    if isinstance(error, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return "reset"
-    if isinstance(error, OSError) and error.errno in (errno.ECONNREFUSED,):
-        return "refused"
-    return "other"
-
-
-def describe_error(error: BaseException) -> str:
-    """``connection refused``, ``no answer within the timeout``: the cause, in words."""
-    if isinstance(error, OSError) and error.errno:
-        return os.strerror(error.errno).lower()
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error) or type(error).__name__
+__all__ = ["ERROR_KINDS", "Origin", "Pool", "RequestError", "describe_error", "error_kind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,172 +26,6 @@ class Origin:
         return f"{self.host}:{self.port}"
 
 
-class _Connection(asyncio.Protocol):
-    """One TCP connection; ``request`` writes bytes and resolves with the status code."""
-
-    __slots__ = (
-        "_body_left",
-        "_buffer",
-        "_chunked",
-        "_closed",
-        "_head_done",
-        "_head_only",
-        "_keep",
-        "_status",
-        "_until_close",
-        "transport",
-        "waiter",
-    )
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[int] | None = None
-        self._buffer = bytearray()
-        self._closed = False
-        self._head_only = False  # a HEAD's answer has headers only, whatever they announce
-        self._reset_response()
-
-    def _reset_response(self) -> None:
-        self._head_done = False
-        self._status = 0
-        self._body_left = 0
-        self._chunked = False
-        self._until_close = False
-        self._keep = True
-
-    # -- asyncio.Protocol ---------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        if self._until_close and self._head_done and exc is None:
-            self._finish()
-            return
-        self._fail(exc or ConnectionResetError(errno.ECONNRESET, "Connection closed by peer"))
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        if self.waiter is None:
-            if buffer:  # bytes nobody asked for: the connection cannot be trusted
-                self.close()
-            return
-        try:
-            self._parse()
-        except RequestError as error:
-            self._fail(error)
-            self.close()
-
-    # -- use ------------------------------------------------------------------------------
-    @property
-    def usable(self) -> bool:
-        return not self._closed and self.transport is not None and self._keep
-
-    def request(self, payload: bytes) -> asyncio.Future[int]:
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
-        self._reset_response()
-        self._head_only = payload.startswith(b"HEAD ")
-        self._buffer.clear()
-        assert self.transport is not None
-        self.transport.write(payload)
-        return self.waiter
-
-    def close(self) -> None:
-        self._closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    # -- framing --------------------------------------------------------------------------
-    def _parse(self) -> None:
-        buffer = self._buffer
-        if not self._head_done:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > 65536:
-                    raise RequestError("other", "response headers over 64 KiB")
-                return
-            head = bytes(buffer[:end]).decode("latin-1")
-            del buffer[: end + 4]
-            self._read_head(head)
-        if self._chunked:
-            self._read_chunks()
-        elif self._until_close:
-            buffer.clear()
-        elif len(buffer) >= self._body_left:
-            del buffer[: self._body_left]
-            self._finish()
-
-    def _read_head(self, head: str) -> None:
-        status_line, *lines = head.split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise RequestError("other", f"not an HTTP/1.x response: {status_line[:60]!r}")
-        self._status = int(parts[1])
-        self._head_done = True
-        length: int | None = None
-        self._keep = parts[0] != "HTTP/1.0"
-        for line in lines:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                length = int(value.strip())
-            elif name == "transfer-encoding" and "chunked" in value.lower():
-                self._chunked = True
-            elif name == "connection":
-                token = value.strip().lower()
-                self._keep = token == "keep-alive" or (self._keep and token != "close")
-        if self._head_only or self._status in (204, 304) or 100 <= self._status < 200:
-            self._chunked, self._body_left = False, 0
-            return
-        if self._chunked:
-            return
-        if length is not None:
-            self._body_left = length
-        else:
-            self._until_close, self._keep = True, False
-
-    def _read_chunks(self) -> None:
-        buffer = self._buffer
-        while True:
-            if self._body_left:  # inside a chunk: its data and its CRLF
-                if len(buffer) < self._body_left:
-                    return
-                del buffer[: self._body_left]
-                self._body_left = 0
-            line_end = buffer.find(b"\r\n")
-            if line_end < 0:
-                return
-            size_text = bytes(buffer[:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise RequestError("other", f"bad chunk size {size_text[:20]!r}") from None
-            if size == 0:
-                trailer_end = buffer.find(b"\r\n\r\n", line_end)
-                if trailer_end < 0:
-                    return
-                del buffer[: trailer_end + 4]
-                self._finish()
-                return
-            del buffer[: line_end + 2]
-            self._body_left = size + 2
-
-    def _finish(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._status)
-
-    def _fail(self, error: BaseException) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-
-
 class Pool:
     """Kept-alive connections to one origin, at most ``limit`` open; callers past it queue."""
 
@@ -231,12 +33,12 @@ class Pool:
         self.origin = origin
         self.limit = limit
         self.connect_timeout = connect_timeout
-        self.idle: deque[_Connection] = deque()
+        self.idle: deque[Connection] = deque()
         self.open = 0
         self.opened = 0  # connections made over the pool's life
         self._waiting: deque[asyncio.Future[None]] = deque()
 
-    def _idle_connection(self) -> _Connection | None:
+    def _idle_connection(self) -> Connection | None:
         while self.idle:
             conn = self.idle.pop()
             if conn.usable:
@@ -244,7 +46,7 @@ class Pool:
             self.open -= 1
         return None
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self) -> Connection:
         while True:
             conn = self._idle_connection()
             if conn is not None:
@@ -261,16 +63,16 @@ class Pool:
             self._waiting.append(waiter)
             await waiter
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         _, conn = await asyncio.wait_for(
-            loop.create_connection(_Connection, self.origin.host, self.origin.port),
+            loop.create_connection(Connection, self.origin.host, self.origin.port),
             self.connect_timeout,
         )
         self.opened += 1
         return conn
 
-    def _release(self, conn: _Connection) -> None:
+    def _release(self, conn: Connection) -> None:
         if conn.usable:
             self.idle.append(conn)
         else:
@@ -307,7 +109,7 @@ class Pool:
         self.open = 0
 
 
-def _expire(conn: _Connection, waiter: asyncio.Future[int]) -> None:
+def _expire(conn: Connection, waiter: asyncio.Future[int]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError("no answer within the timeout"))
         conn.waiter = None

@@ -108,6 +108,7 @@ async def unreachable(spec: LoadSpec) -> str | None:
 
 
 async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
+    from cdtui.load.account import told
     from cdtui.load.workers import run_workers, worker_count
 
     plan = plan_of(spec)
@@ -118,7 +119,6 @@ async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
         log.line(why)
         return ProcessResult(Status.FAILED, FAILED, why)
     stop = _Stop()
-    began = time.monotonic()
     with ctx.tracking(stop):
         if ctx.cancelled:
             stop.cancel(ctx.cancel_reason)
@@ -132,7 +132,7 @@ async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
         return ProcessResult(Status.FAILED, FAILED, outcome.crashed)
     report = await asyncio.to_thread(_report, ctx, spec, outcome)
     written = await asyncio.to_thread(_keep, ctx, spec, report)
-    for text in _told(report, time.monotonic() - began):
+    for text in told(report):
         log.line(text)
     log.line("summary: " + "  junit: ".join(str(p) for p in written))
     if report.passed:
@@ -269,50 +269,3 @@ def _keep(ctx: StageContext, spec: LoadSpec, report: Any) -> list[Path]:
 
 def _where(ctx: StageContext, setting: str | None, default: str) -> Path:
     return (ctx.project_dir / setting) if setting else Path(default)
-
-
-def _told(report: Any, took: float) -> list[str]:
-    """The log's account of the run: figures, errors, verdicts, the generator, the comparison."""
-    from cdtui.load.thresholds import figure
-
-    total, latency = report.total, report.total.latency
-    lines = [
-        f"requests {total.requests} in {report.elapsed:.1f}s ({report.achieved_rate:.1f}/s), "
-        f"failed {total.failed} ({total.failed_rate:.2%})",
-        "latency ms: "
-        + " · ".join(
-            f"{name} {figure(value)}"
-            for name, value in (
-                ("min", latency.minimum),
-                ("p50", latency.percentile(50)),
-                ("p90", latency.percentile(90)),
-                ("p95", latency.percentile(95)),
-                ("p99", latency.percentile(99)),
-                ("max", latency.maximum),
-            )
-        ),
-    ]
-    if total.errors:
-        lines.append(
-            "errors: "
-            + ", ".join(
-                f"{kind} {n} ({total.samples.get(kind, '')})" for kind, n in total.errors.items()
-            )
-        )
-    for v in report.verdicts:
-        lines.append(("✓ " if v.passed else "✗ ") + v.sentence())
-    valid = report.validity
-    lines.append(
-        f"generator: {report.workers} worker(s), cpu {valid.cpu:.0f}% of a core, "
-        f"lag p99 {valid.lag_p99:.1f} ms, {report.connections} connection(s)"
-    )
-    for why in valid.why:
-        lines.append(f"INVALID: {why}")
-    if report.previous_run is not None:
-        shown = [
-            f"{c.name} {figure(c.previous)} -> {figure(c.current)} ({c.regression:+.1f}%)"
-            for c in report.changes
-            if c.regression is not None and c.name.startswith("http_req_duration p(9")
-        ]
-        lines.append(f"against run {report.previous_run}: " + ("; ".join(shown) or "no change"))
-    return lines
