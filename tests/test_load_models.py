@@ -49,8 +49,8 @@ async def test_a_generator_pushed_past_its_cpu_is_reported_invalid(make_engine, 
         make_engine,
         {
             "url": f"{base}/fast",
-            "rate": "50000/s",
-            "duration": "1500ms",
+            "rate": "1000000/s",
+            "duration": "1s",
             "timeout": "2s",
             "thresholds": {"http_req_duration": ["p(95)<100000"]},
         },
@@ -60,3 +60,18 @@ async def test_a_generator_pushed_past_its_cpu_is_reported_invalid(make_engine, 
     assert "fell behind its schedule" in final.reason or "% of a core" in final.reason
     assert "workers: 2 or auto" in final.reason
     assert figures["load generator cpu"] > 50 or figures["load generator lag p(99)"] > 50
+
+
+async def test_requests_waiting_for_the_pools_connections_make_the_result_invalid(
+    make_engine, load_server
+):
+    base = load_server()
+    final, figures = await run_stage(
+        make_engine,
+        {"url": f"{base}/slow?ms=50", "rate": "100/s", "duration": "1s", "connections": 2},
+    )
+    assert final.status is Status.FAILED
+    assert "of requests waited for a free connection (at most 2 open): raise connections:" in (
+        final.reason
+    )
+    assert "more workers" not in final.reason  # the pool's limit, not the generator's CPU

@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from typing import Protocol
 
 from cdtui.load.errors import RequestError
 
 
+class Owner(Protocol):
+    """Told when the request in flight ends (the pool): no future, no task per request."""
+
+    def finished(self, conn: Connection, status: int) -> None: ...
+
+    def failed(self, conn: Connection, error: BaseException) -> None: ...
+
+
 class Connection(asyncio.Protocol):
-    """One TCP connection; ``request`` writes bytes and resolves with the status code."""
+    """One TCP connection; ``send`` writes a request, its owner hears how it ended."""
 
     __slots__ = (
         "_body_left",
@@ -23,13 +32,17 @@ class Connection(asyncio.Protocol):
         "_keep",
         "_status",
         "_until_close",
+        "busy",
+        "job",
+        "owner",
         "transport",
-        "waiter",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[int] | None = None
+        self.busy = False  # a request is in flight
+        self.job: tuple | None = None  # the owner's note of what is in flight
         self._buffer = bytearray()
         self._closed = False
         self._head_only = False  # a HEAD's answer has headers only, whatever they announce
@@ -60,30 +73,27 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
         buffer += data
-        if self.waiter is None:
+        if not self.busy:
             if buffer:  # bytes nobody asked for: the connection cannot be trusted
                 self.close()
             return
         try:
             self._parse()
         except RequestError as error:
-            self._fail(error)
-            self.close()
+            self.fail(error)
 
     # -- use ------------------------------------------------------------------------------
     @property
     def usable(self) -> bool:
         return not self._closed and self.transport is not None and self._keep
 
-    def request(self, payload: bytes) -> asyncio.Future[int]:
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
+    def send(self, payload: bytes) -> None:
+        self.busy = True
         self._reset_response()
         self._head_only = payload.startswith(b"HEAD ")
         self._buffer.clear()
         assert self.transport is not None
         self.transport.write(payload)
-        return self.waiter
 
     def close(self) -> None:
         self._closed = True
@@ -99,7 +109,7 @@ class Connection(asyncio.Protocol):
                 if len(buffer) > 65536:
                     raise RequestError("other", "response headers over 64 KiB")
                 return
-            head = bytes(buffer[:end]).decode("latin-1")
+            head = bytes(buffer[: end + 2])
             del buffer[: end + 4]
             self._read_head(head)
         if self._chunked:
@@ -108,34 +118,37 @@ class Connection(asyncio.Protocol):
             buffer.clear()
         elif len(buffer) >= self._body_left:
             del buffer[: self._body_left]
+            self._body_left = 0
             self._finish()
+        else:  # a body on its way: count it down, keep none of it
+            self._body_left -= len(buffer)
+            buffer.clear()
 
-    def _read_head(self, head: str) -> None:
-        status_line, *lines = head.split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise RequestError("other", f"not an HTTP/1.x response: {status_line[:60]!r}")
-        self._status = int(parts[1])
+    def _read_head(self, head: bytes) -> None:
+        """The status and the three headers that frame the body, found without splitting."""
+        if head[:7] != b"HTTP/1." or head[12:13] not in (b" ", b"\r") or not head[9:12].isdigit():
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            raise RequestError("other", f"not an HTTP/1.x response: {line[:60]!r}")
+        status = self._status = int(head[9:12])
         self._head_done = True
-        length: int | None = None
-        self._keep = parts[0] != "HTTP/1.0"
-        for line in lines:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                length = int(value.strip())
-            elif name == "transfer-encoding" and "chunked" in value.lower():
-                self._chunked = True
-            elif name == "connection":
-                token = value.strip().lower()
-                self._keep = token == "keep-alive" or (self._keep and token != "close")
-        if self._head_only or self._status in (204, 304) or 100 <= self._status < 200:
-            self._chunked, self._body_left = False, 0
+        lower = head.lower()
+        keep = head[7:8] != b"0"  # HTTP/1.0 closes unless it says keep-alive
+        connection = _header(lower, b"\r\nconnection:")
+        if connection is not None:
+            keep = connection == b"keep-alive" or (keep and connection != b"close")
+        self._keep = keep
+        if self._head_only or status in (204, 304) or 100 <= status < 200:
+            self._body_left = 0
             return
-        if self._chunked:
+        encoding = _header(lower, b"\r\ntransfer-encoding:")
+        if encoding is not None and b"chunked" in encoding:
+            self._chunked = True
             return
+        length = _header(lower, b"\r\ncontent-length:")
         if length is not None:
-            self._body_left = length
+            if not length.isdigit():
+                raise RequestError("other", f"bad Content-Length {length[:20]!r}")
+            self._body_left = int(length)
         else:
             self._until_close, self._keep = True, False
 
@@ -166,11 +179,25 @@ class Connection(asyncio.Protocol):
             self._body_left = size + 2
 
     def _finish(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._status)
+        if self.busy:
+            self.busy = False
+            self.owner.finished(self, self._status)
+
+    def fail(self, error: BaseException) -> None:
+        """End the request in flight with ``error`` (a timeout, a broken answer) and close."""
+        self.close()  # first: its owner must not take it back as idle
+        self._fail(error)
 
     def _fail(self, error: BaseException) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+        if self.busy:
+            self.busy = False
+            self.owner.failed(self, error)
+
+
+def _header(lower_head: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` (given as ``\\r\\nname:``) in a lower-cased head."""
+    at = lower_head.find(name)
+    if at < 0:
+        return None
+    start = at + len(name)
+    return lower_head[start : lower_head.find(b"\r\n", start)].strip()

@@ -65,32 +65,42 @@ def weighted_cycle(weights: list[int]) -> list[int]:
 
 @dataclass
 class Recorder:
-    """Every request's outcome lands in the run's totals, its scenario's and this second's."""
+    """Each outcome lands in this second's stats (and its scenario's); ``take_window`` folds
+    the second into the run's totals, so a request is recorded once, not three times."""
 
     labels: list[str]
     total: Stats = field(default_factory=Stats)
     window: Stats = field(default_factory=Stats)
     lag: Histogram = field(default_factory=Histogram)
     by_label: dict[str, Stats] = field(default_factory=dict)
+    answers: int = 0  # answered requests so far (totals lag a second behind)
+    _windows: dict[str, Stats] = field(default_factory=dict)  # this second, by scenario
 
     def __post_init__(self) -> None:
+        split = len(self.labels) > 1
         for label in self.labels:
-            self.by_label[label] = self.total if len(self.labels) == 1 else Stats()
-
-    def _all(self, label: str) -> tuple[Stats, ...]:
-        mine = self.by_label[label]
-        return (self.total, self.window) if mine is self.total else (self.total, mine, self.window)
+            self.by_label[label] = Stats() if split else self.total
+            if split:
+                self._windows[label] = Stats()
 
     def answered(self, label: str, micros: int, status: int) -> None:
-        for stats in self._all(label):
-            stats.answered(micros, status)
+        self.answers += 1
+        self.window.answered(micros, status)
+        if self._windows:
+            self._windows[label].answered(micros, status)
 
     def unanswered(self, label: str, micros: int, kind: str, detail: str) -> None:
-        for stats in self._all(label):
-            stats.unanswered(micros, kind, detail)
+        self.window.unanswered(micros, kind, detail)
+        if self._windows:
+            self._windows[label].unanswered(micros, kind, detail)
 
     def take_window(self) -> Stats:
+        """This second's stats, now also counted in the totals."""
         window, self.window = self.window, Stats()
+        self.total.merge(window)
+        for label, stats in self._windows.items():
+            self.by_label[label].merge(stats)
+            self._windows[label] = Stats()
         return window
 
 
@@ -107,11 +117,20 @@ class Generator:
         self.pools = {t.origin: Pool(t.origin, limit, self.timeout) for t in self.targets}
         self.recorder = Recorder([t.label for t in self.targets])
         self.stopped = asyncio.Event()
-        self.in_flight: set[asyncio.Task] = set()
         self.sent = 0
         self.send_elapsed = 0.0  # seconds from the start to the last send
         self.send_cpu = 0.0  # CPU seconds spent meanwhile
         self.cpu_started = time.process_time()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return sum(pool.in_flight for pool in self.pools.values())
+
+    @property
+    def queued(self) -> int:
+        """Requests that waited for a free connection (the pool's limit, not the server)."""
+        return sum(pool.queued for pool in self.pools.values())
 
     def stop(self) -> None:
         self.stopped.set()
@@ -119,7 +138,7 @@ class Generator:
     async def run(self, start: float) -> None:
         """Send from ``start`` (the loop's clock) until the plan's end or ``stop()``; then wait
         for answers still due (each bounded by the request timeout)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         if start > loop.time():
             await asyncio.sleep(start - loop.time())
         self.cpu_started = time.process_time()
@@ -129,10 +148,19 @@ class Generator:
             await self._open(start)
         self.send_elapsed = loop.time() - start
         self.send_cpu = time.process_time() - self.cpu_started
-        if self.in_flight:
-            await asyncio.wait(self.in_flight, timeout=self.timeout + 1)
+        for pool in self.pools.values():
+            await pool.drain(self.timeout + 1)
         for pool in self.pools.values():
             pool.close()
+
+    def _done(self, status: int | None, error: BaseException | None, label: str, since: float):
+        """A request ended: its latency from ``since`` (when it was due, in the open model)."""
+        assert self._loop is not None
+        micros = int((self._loop.time() - since) * 1_000_000)
+        if error is None:
+            self.recorder.answered(label, micros, status or 0)
+        else:
+            self.recorder.unanswered(label, micros, error_kind(error), describe_error(error))
 
     # -- open model -------------------------------------------------------------------------
     def _due(self) -> Iterator[tuple[int, float]]:
@@ -143,7 +171,7 @@ class Generator:
     async def _open(self, start: float) -> None:
         loop = asyncio.get_running_loop()
         lag = self.recorder.lag
-        targets, cycle = self.targets, self.cycle
+        targets, cycle, pools, done = self.targets, self.cycle, self.pools, self._done
         give_up = start + float(self.plan["duration"]) + LATE_END
         for n, offset in self._due():
             if self.stopped.is_set():
@@ -157,39 +185,42 @@ class Generator:
                 return  # too far behind: what is left is never sent (the parent counts it)
             lag.record(int((now - due) * 1_000_000))
             target = targets[cycle[n % len(cycle)]]
-            task = loop.create_task(self._one(target, due))
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
-            self.sent += 1
-
-    async def _one(self, target: Target, since: float) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            status = await self.pools[target.origin].send(target.payload, self.timeout)
-        except Exception as error:
-            micros = int((loop.time() - since) * 1_000_000)
-            self.recorder.unanswered(target.label, micros, error_kind(error), describe_error(error))
-        else:
-            micros = int((loop.time() - since) * 1_000_000)
-            self.recorder.answered(target.label, micros, status)
+            if pools[target.origin].start(target.payload, done, target.label, due):
+                self.sent += 1  # else never sent: the parent counts it as dropped
 
     # -- closed model -----------------------------------------------------------------------
     async def _closed(self, start: float) -> None:
+        """Each user sends its next request from the callback of its last one."""
+        loop = asyncio.get_running_loop()
         share, extra = divmod(int(self.plan["vus"]), self.count)
-        vus = share + (1 if self.index < extra else 0)
+        users = share + (1 if self.index < extra else 0)
         end = start + float(self.plan["duration"])
         counter = iter(range(self.index, 1 << 62, self.count))
-        await asyncio.gather(*(self._user(end, counter) for _ in range(vus)))
+        finished = loop.create_future()
+        left = users
 
-    async def _user(self, end: float, counter: Iterator[int]) -> None:
-        loop = asyncio.get_running_loop()
-        cycle = self.cycle
-        while not self.stopped.is_set() and loop.time() < end:
-            target = self.targets[cycle[next(counter) % len(cycle)]]
+        def send() -> None:
+            target = self.targets[self.cycle[next(counter) % len(self.cycle)]]
             self.sent += 1
-            await self._one(target, loop.time())
-            if self.recorder.total.requests and not self.recorder.total.latency.count:
-                await asyncio.sleep(0.01)  # nothing answers: do not spin on refusals
+            self.pools[target.origin].start(target.payload, answered, target.label, loop.time())
+
+        def answered(status: int | None, error: BaseException | None, label: str, since: float):
+            nonlocal left
+            self._done(status, error, label, since)
+            if self.stopped.is_set() or loop.time() >= end:
+                left -= 1
+                if not left and not finished.done():
+                    finished.set_result(None)
+            elif error is not None and not self.recorder.answers:
+                loop.call_later(0.01, send)  # nothing answers: do not spin on refusals
+            else:
+                send()
+
+        for _ in range(users):
+            send()
+        stopping = loop.create_task(self.stopped.wait())
+        await asyncio.wait([finished, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
 
 
 def cpu_share(since_cpu: float, since_wall: float) -> float:

@@ -168,6 +168,7 @@ def summary(report: Report) -> dict:
             "cpu_percent": round(report.validity.cpu, 1),
             "lag_p99_ms": round(report.validity.lag_p99, 3),
             "dropped": report.validity.dropped,
+            "queued_share": round(report.validity.queued, 6),
             "invalid_because": list(report.validity.why),
         },
         "stopped": report.stopped,

@@ -17,14 +17,14 @@ class Stats:
     requests: int = 0  # finished, answered or not
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # kind -> count
-    statuses: dict[str, int] = field(default_factory=dict)  # "200" -> count
+    statuses: dict[int, int] = field(default_factory=dict)  # 200 -> count
     samples: dict[str, str] = field(default_factory=dict)  # kind -> first detail seen
 
     def answered(self, micros: int, status: int) -> None:
         self.requests += 1
         self.latency.record(micros)
-        key = str(status)
-        self.statuses[key] = self.statuses.get(key, 0) + 1
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
         if status >= FAILED_FROM:
             self.failed += 1
             self.errors["status"] = self.errors.get("status", 0) + 1
@@ -59,7 +59,7 @@ class Stats:
             "requests": self.requests,
             "failed": self.failed,
             "errors": self.errors,
-            "statuses": self.statuses,
+            "statuses": {str(k): v for k, v in self.statuses.items()},
             "samples": self.samples,
         }
 
@@ -70,6 +70,6 @@ class Stats:
             int(data["requests"]),
             int(data["failed"]),
             dict(data["errors"]),
-            dict(data["statuses"]),
+            {int(k): v for k, v in data["statuses"].items()},
             dict(data["samples"]),
         )

@@ -89,14 +89,27 @@ class Validity:
     lag_p99: float  # ms late the 99th percentile send went out
     dropped: int  # arrivals never sent (the generator fell too far behind)
     why: tuple[str, ...]
+    queued: float = 0.0  # share of requests that waited for a free connection, 0..1
 
     @property
     def valid(self) -> bool:
         return not self.why
 
 
+QUEUED_MAX = 0.01
+"""Past this share of requests waiting for one of the pool's connections, latency describes
+the pool's limit, not the server."""
+
+
 def validity(
-    cpu: float, lag_p99: float, dropped: int, max_cpu: float, max_lag_ms: float, workers: int
+    cpu: float,
+    lag_p99: float,
+    dropped: int,
+    max_cpu: float,
+    max_lag_ms: float,
+    workers: int,
+    queued: float = 0.0,
+    connections: int = 0,
 ) -> Validity:
     why = []
     if cpu > max_cpu:
@@ -112,4 +125,9 @@ def validity(
         why.append(
             f"spread the load over more workers (workers: {workers + 1} or auto) or lower the rate"
         )
-    return Validity(cpu, lag_p99, dropped, tuple(why))
+    if queued > QUEUED_MAX:
+        why.append(
+            f"{queued:.1%} of requests waited for a free connection (at most {connections} "
+            "open): raise connections:"
+        )
+    return Validity(cpu, lag_p99, dropped, tuple(why), queued)

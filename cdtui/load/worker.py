@@ -57,7 +57,7 @@ async def _ticks(generator: Generator, start: float) -> None:
                 "stats": window.to_json(),
                 "cpu": share,
                 "sent": generator.sent,
-                "in_flight": len(generator.in_flight),
+                "in_flight": generator.in_flight,
             },
         )
 
@@ -78,18 +78,20 @@ async def serve() -> None:
     ticker.cancel()
     watcher.cancel()
     recorder = generator.recorder
+    last = recorder.take_window()  # into the totals before they are written
     _write(
         "done",
         {
             "total": recorder.total.to_json(),
             "by_label": {k: v.to_json() for k, v in recorder.by_label.items()},
-            "window": recorder.take_window().to_json(),
+            "window": last.to_json(),
             "lag": recorder.lag.to_json(),
             "cpu_seconds": time.process_time() - generator.cpu_started,
             "send_cpu": generator.send_cpu,
             "elapsed": generator.send_elapsed,
             "wall": wall,
             "sent": generator.sent,
+            "queued": generator.queued,
             "connections": sum(p.opened for p in generator.pools.values()),
         },
     )

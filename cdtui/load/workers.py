@@ -41,6 +41,7 @@ class Outcome:
     cpu_seconds: float = 0.0  # all workers' CPU
     elapsed: float = 0.0  # seconds the load was sent for
     sent: int = 0
+    queued: int = 0  # requests that waited for a free connection
     connections: int = 0
     workers: int = 1
     stopped: str = ""  # why the load ended early (a threshold's abort, a cancel)
@@ -237,4 +238,5 @@ def _merge_done(workers: list[_Worker], outcome: Outcome) -> None:
         if sending > 0:
             outcome.cpu = max(outcome.cpu, 100.0 * float(done["send_cpu"]) / sending)
         outcome.sent += int(done["sent"])
+        outcome.queued += int(done["queued"])
         outcome.connections += int(done["connections"])

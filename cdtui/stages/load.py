@@ -214,6 +214,8 @@ def _report(ctx: StageContext, spec: LoadSpec, outcome: Any) -> Any:
         spec.max_cpu,
         spec.max_lag * 1000,
         outcome.workers,
+        outcome.queued / outcome.sent if outcome.sent else 0.0,
+        spec.connections,
     )
     report = Report(
         ctx.stage.name,
