@@ -66,7 +66,7 @@ async def test_requests_waiting_for_the_pools_connections_make_the_result_invali
     make_engine, load_server
 ):
     base = load_server()
-    final, figures = await run_stage(
+    final, _ = await run_stage(
         make_engine,
         {"url": f"{base}/slow?ms=50", "rate": "100/s", "duration": "1s", "connections": 2},
     )
