@@ -76,6 +76,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fre
                 await writer.drain()
                 writer.close()
                 return
+            elif path == "/split":  # the head, then the body in two writes, apart
+                writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode())
+                for part in (BODY[:7], BODY[7:]):
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+                    writer.write(part)
             elif path == "/reset":
                 writer.transport.abort()
                 return

@@ -72,6 +72,22 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
+        if self.busy and not self._head_done and not buffer:
+            # The usual case, a whole small answer in one read: no copy into the buffer.
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                try:
+                    self._read_head(data[: end + 2])
+                except RequestError as error:
+                    self.fail(error)
+                    return
+                if not (self._chunked or self._until_close) and (
+                    len(data) - end - 4 == self._body_left
+                ):
+                    self._body_left = 0
+                    self._finish()
+                    return
+                data = data[end + 4 :]
         buffer += data
         if not self.busy:
             if buffer:  # bytes nobody asked for: the connection cannot be trusted
@@ -89,7 +105,9 @@ class Connection(asyncio.Protocol):
 
     def send(self, payload: bytes) -> None:
         self.busy = True
-        self._reset_response()
+        self._head_done = self._chunked = self._until_close = False
+        self._status = self._body_left = 0
+        self._keep = True
         self._head_only = payload.startswith(b"HEAD ")
         self._buffer.clear()
         assert self.transport is not None
