@@ -18,6 +18,8 @@ from cdtui.load.stats import Stats
 START_MARGIN = 0.1
 """Seconds between the last worker saying ready and the shared start."""
 READY_TIMEOUT = 30.0
+EXIT_GRACE = 2.0
+"""Seconds a worker that sent its totals has to exit before it is killed."""
 
 
 @dataclass
@@ -132,15 +134,26 @@ async def run_workers(
                     so_far.merge(Stats.from_json(worker.done["total"]))
             on_second(Progress(told + 1, last, so_far, 0.0, outcome.sent, 0))
     finally:
-        for worker in workers:
-            with contextlib.suppress(ProcessLookupError):
-                if worker.process.returncode is None:
-                    worker.process.kill()
-            await worker.process.wait()
+        await asyncio.shield(_end(workers))
     _merge_done(workers, outcome)
     if not outcome.crashed and any(w.done is None for w in workers):
         outcome.crashed = "a load worker died: " + await _first_words(workers)
     return outcome
+
+
+async def _end(workers: list[_Worker]) -> None:
+    """A worker that told its end exits by itself: wait for it, kill only one that lingers
+    (killing first races the child watcher: Popen.kill reaps, the watcher then finds no child).
+    """
+    for worker in workers:
+        process = worker.process
+        if worker.done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), EXIT_GRACE)
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
 
 
 async def _spawn() -> _Worker:
