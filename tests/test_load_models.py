@@ -3,7 +3,13 @@ knows when it, not the server, is the bottleneck."""
 
 from __future__ import annotations
 
+import pytest
+
 from cdtui.engine.events import MetricRecorded, Status
+from cdtui.load.expressions import parse_expression
+from cdtui.load.schedule import arrival_count, arrivals, rate_at
+from cdtui.load.stats import Stats
+from cdtui.load.thresholds import judge
 from tests.conftest import pipeline_of
 from tests.load_server import load_server_fixture  # noqa: F401 - provides load_server
 
@@ -75,3 +81,41 @@ async def test_requests_waiting_for_the_pools_connections_make_the_result_invali
         final.reason
     )
     assert "more workers" not in final.reason  # the pool's limit, not the generator's CPU
+
+
+def test_a_ramp_schedules_arrivals_along_its_stages():
+    ramp = [(1.0, 100.0), (1.0, 100.0), (1.0, 0.0)]  # up to 100/s, hold, down to 0
+    offsets = list(arrivals(None, ramp, 0))
+    assert len(offsets) == arrival_count(None, ramp, 0) == 50 + 100 + 50
+    assert offsets == sorted(offsets) and offsets[-1] < 3.0
+    in_first = sum(1 for t in offsets if t < 0.5)  # a ramp from 0: a quarter of its arrivals
+    assert 11 <= in_first <= 14, in_first
+    assert rate_at(None, ramp, 0.5) == 50 and rate_at(None, ramp, 1.5) == 100
+    assert len(list(arrivals(200.0, [], 1.0))) == 200
+
+
+async def test_a_ramping_open_model_sends_what_its_stages_add_up_to(make_engine, load_server):
+    base = load_server()
+    final, figures = await run_stage(
+        make_engine,
+        {"url": f"{base}/fast", "stages": [{"duration": "1s", "target": "200/s"}], "rate": "100/s"},
+    )
+    assert final.status is Status.SUCCEEDED, final.reason
+    assert figures["http_reqs count"] == 150  # 100/s rising to 200/s for 1 s
+
+
+def test_each_aggregation_reads_its_figure():
+    stats = Stats()
+    for micros in (1000, 2000, 3000, 4000):
+        stats.answered(micros, 200)
+    stats.answered(5000, 503)
+
+    def value(metric: str, text: str) -> float:
+        return judge(parse_expression(metric, text), stats, 2.0, None).value
+
+    assert value("http_req_duration", "avg<1") == pytest.approx(3.0)
+    assert value("http_req_duration", "min<1") == 1.0
+    assert value("http_req_duration", "max<1") == 5.0
+    assert value("http_req_duration", "med<1") == pytest.approx(3.0, rel=0.01)
+    assert value("http_req_failed", "rate<1") == 0.2
+    assert value("http_reqs", "rate>1") == 2.5 and value("http_reqs", "count>1") == 5
