@@ -194,7 +194,8 @@ async def _follow(
     try:
         while not all(p.done() for p in pumps):
             waiting = asyncio.create_task(changed.wait())
-            await asyncio.wait([waiting, stopper], return_when=asyncio.FIRST_COMPLETED)
+            watched = [waiting] if stopper.done() else [waiting, stopper]  # a told stop: once
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             waiting.cancel()
             changed.clear()
             if stop.is_set() and not outcome.stopped:
