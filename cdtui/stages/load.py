@@ -134,7 +134,7 @@ async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
     written = await asyncio.to_thread(_keep, ctx, spec, report)
     for text in told(report):
         log.line(text)
-    log.line("summary: " + "  junit: ".join(str(p) for p in written))
+    log.line("summary: " + "  junit: ".join(_shown(ctx, path) for path in written))
     if report.passed:
         return ProcessResult(Status.SUCCEEDED, 0, "")
     return ProcessResult(Status.FAILED, FAILED, report.reason())
@@ -267,6 +267,13 @@ def _keep(ctx: StageContext, spec: LoadSpec, report: Any) -> list[Path]:
     summary_path.write_text(mask(json.dumps(summary(report), indent=2)) + "\n")
     junit_path.write_text(mask(junit(report)))
     return [summary_path, junit_path]
+
+
+def _shown(ctx: StageContext, path: Path) -> str:
+    """Relative to the project when inside it, as the operator wrote it."""
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(ctx.project_dir))
+    return str(path)
 
 
 def _where(ctx: StageContext, setting: str | None, default: str) -> Path:
