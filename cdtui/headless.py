@@ -21,6 +21,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    LoadProgress,
     MetricRecorded,
     Notice,
     PhaseFinished,
@@ -125,6 +126,14 @@ class HeadlessRenderer:
             self.console.print(
                 f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
+            )
+        elif isinstance(event, LoadProgress):
+            left = max(0, round(event.duration - event.second))
+            target = f" of {event.target_rate:.0f}/s" if event.target_rate else ""
+            self.console.print(
+                f"[dim]{escape(event.stage):<{self.width}} ⏱ {event.second}s, {left}s left · "
+                f"{event.rate:.0f}/s{target} · errors {event.error_rate:.1%} · p50 {event.p50:.1f}"
+                f" p95 {event.p95:.1f} p99 {event.p99:.1f} ms[/]"
             )
         elif isinstance(event, RunFinished):
             self.flush_partials(0)

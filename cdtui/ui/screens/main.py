@@ -19,6 +19,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    LoadProgress,
     Notice,
     PhaseStarted,
     RunFinished,
@@ -37,6 +38,7 @@ from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
+from cdtui.ui.widgets.load_graph import LoadGraph
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.notifier_panel import NotifierPanel
 from cdtui.ui.widgets.phase_tree import PhaseTree
@@ -105,6 +107,7 @@ class MainScreen(RunActions, Screen[None]):
         with Horizontal():
             yield PhaseTree(id="tree")
             with Vertical(id="panes"):
+                yield LoadGraph(id="load")
                 with Horizontal(id="logs"):
                     yield LogPane(id="first")
                     yield LogPane(id="second")
@@ -122,6 +125,7 @@ class MainScreen(RunActions, Screen[None]):
         self.second = self.query_one("#second", LogPane)
         self.header_bar = self.query_one(RunHeader)
         self.command_log = self.query_one(CommandLog)
+        self.load_graph = self.query_one(LoadGraph)
         self.load_state()
         self.set_interval(TICK, self.tick)
         self.phase_tree.focus()
@@ -175,6 +179,9 @@ class MainScreen(RunActions, Screen[None]):
                 self._open_release_view_soon()
         if isinstance(event, HealthSampled | WeightChanged):
             return  # the release view draws these; the tree has nothing to show for them
+        if isinstance(event, LoadProgress):
+            self.load_graph.apply(event)  # a second of a load stage: its graphs, not the tree
+            return
         self.state.apply(event)
         self._dirty = True
         if isinstance(event, GateWaiting | GateApproved | RunFinished):
@@ -302,6 +309,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def _show_selected(self) -> None:
         key = self._selected_key()
+        self.load_graph.show_for(key)
         if key is None:
             ref = self.phase_tree.selected
             where = f"{ref.phase}: " if ref is not None else ""
