@@ -82,6 +82,7 @@ class HeadlessRenderer:
         self._last_line: dict[tuple[str, str], str] = {}  # a stage's last line printed
         self.width = 12
         self.final: RunFinished | None = None
+        self.measured: dict[tuple[str, str], list[str]] = {}  # a stage's metrics, for the summary
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StageOutput):
@@ -126,6 +127,8 @@ class HeadlessRenderer:
                 f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
             )
+            said = f"{plain(event.name)} {event.value:g}{unit}"
+            self.measured.setdefault((event.phase, event.stage), []).append(said)
         elif isinstance(event, RunFinished):
             self.flush_partials(0)
             self.final = event
@@ -229,6 +232,8 @@ class HeadlessRenderer:
                 escape(safe(row.reason)),
             )
         self.console.print(table)
+        for (_phase, stage), measured in self.measured.items():
+            self.console.print(f"  {escape(stage)}: {escape(', '.join(measured))}")
         if self.final is not None:
             icon, style = STATUS_STYLE[self.final.status]
             tail = f": {escape(safe(self.final.reason))}" if self.final.reason else ""
