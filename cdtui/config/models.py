@@ -66,7 +66,7 @@ class Stage(Model):
     on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
     strategy: Strategy = Field(default_factory=Strategy)
     upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
-    watch: Literal["restart", "queue"] = "restart"  # cdtui watch: a change mid-run ends it, or waits
+    watch: Literal["restart", "queue"] = "restart"  # cdtui watch: a change cancels it, or waits
 
     _kind: str = PrivateAttr("run")
     _spec: Any = PrivateAttr(None)
