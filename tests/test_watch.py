@@ -54,6 +54,11 @@ class Watching:
             if text in line:
                 return at
 
+    def expect(self, *texts: str) -> None:
+        """Lines containing each of ``texts``, in this order."""
+        for text in texts:
+            self.wait_for(text)
+
     def quiet_for(self, seconds: float, text: str = RUN_HEADER) -> None:
         """No line with ``text`` for ``seconds`` (other lines are kept)."""
         deadline = time.monotonic() + seconds
@@ -111,11 +116,22 @@ def watching():
         one.stop()
 
 
+def edited_mid_run(tmp_path: Path, watching, pipeline: str, started: str, *args: str) -> Watching:
+    """A watch of ``pipeline`` whose src.txt is saved once the line ``started`` is out."""
+    project = project_with(tmp_path, pipeline, {"src.txt": "v1"})
+    watch = watching(project, *args)
+    watch.wait_for(started)
+    (project / "src.txt").write_text("v2")
+    return watch
+
+
 def test_an_edit_reruns_the_commit_phase_within_two_seconds(tmp_path: Path, watching):
     project = project_with(tmp_path, QUICK, {"src.txt": "v1"})
     watch = watching(project)
-    watch.wait_for("unit         | testing v1")
-    watch.wait_for("watching for changes")
+    watch.expect(
+        "unit         | testing v1",
+        "watching for changes",
+    )
     saved = time.monotonic()
     (project / "src.txt").write_text("v2")
     header = watch.wait_for("src.txt → run Commit")
@@ -134,14 +150,13 @@ phases:
     stages:
       - {name: unit, run: "echo start $(cat src.txt); sleep 20; echo never"}
 """
-    project = project_with(tmp_path, pipeline, {"src.txt": "v1"})
-    watch = watching(project)
-    watch.wait_for("unit         | start v1")
-    (project / "src.txt").write_text("v2")
-    watch.wait_for("unit cancelled")
-    watch.wait_for("run 1 cancelled: restarted: src.txt changed")
-    watch.wait_for("src.txt → restart Commit")
-    watch.wait_for("unit         | start v2")
+    watch = edited_mid_run(tmp_path, watching, pipeline, "unit         | start v1")
+    watch.expect(
+        "unit cancelled",
+        "run 1 cancelled: restarted: src.txt changed",
+        "src.txt → restart Commit",
+        "unit         | start v2",
+    )
     assert not any("| never" in line for line in watch.seen)
 
 
@@ -182,15 +197,14 @@ phases:
       - {name: migrate, run: "echo migrating; sleep 1.5; echo migrated", watch: queue}
       - {name: unit, run: "sleep 20"}
 """
-    project = project_with(tmp_path, pipeline, {"src.txt": "v1"})
-    watch = watching(project)
-    watch.wait_for("migrate      | migrating")
-    (project / "src.txt").write_text("v2")
-    watch.wait_for("restarting once migrate finishes (watch: queue)")
-    watch.wait_for("migrate      | migrated")
-    watch.wait_for("✓ migrate succeeded")
-    watch.wait_for("run 1 cancelled: restarted: src.txt changed")
-    watch.wait_for("src.txt → restart Commit")
+    watch = edited_mid_run(tmp_path, watching, pipeline, "migrate      | migrating")
+    watch.expect(
+        "restarting once migrate finishes (watch: queue)",
+        "migrate      | migrated",
+        "✓ migrate succeeded",
+        "run 1 cancelled: restarted: src.txt changed",
+        "src.txt → restart Commit",
+    )
 
 
 def test_a_deploying_phase_is_never_restarted_the_change_runs_next(tmp_path: Path, watching):
@@ -201,14 +215,15 @@ phases:
     stages:
       - {name: start-server, run: "echo deploying; sleep 1.5; echo deployed", keep_children: true}
 """
-    project = project_with(tmp_path, pipeline, {"src.txt": "v1"})
-    watch = watching(project, "--phase", "Staging")
-    watch.wait_for("start-server | deploying")
-    (project / "src.txt").write_text("v2")
-    watch.wait_for("runs next (phase Staging: its stage start-server leaves a service running)")
-    watch.wait_for("start-server | deployed")
-    watch.wait_for("✓ run 1 succeeded")
-    watch.wait_for("src.txt → run Staging")
+    watch = edited_mid_run(
+        tmp_path, watching, pipeline, "start-server | deploying", "--phase", "Staging"
+    )
+    watch.expect(
+        "runs next (phase Staging: its stage start-server leaves a service running)",
+        "start-server | deployed",
+        "✓ run 1 succeeded",
+        "src.txt → run Staging",
+    )
 
 
 def test_a_broken_pipeline_file_is_reported_and_the_watch_goes_on(tmp_path: Path, watching):
