@@ -83,6 +83,8 @@ class WatchLoop:
         debounce: float | None = None,
         poll: bool | None = None,
         initial: bool = True,
+        reload: bool = True,
+        cancel_on_stop: bool = True,
     ) -> None:
         assert session.pipeline is not None
         self.session = session
@@ -93,6 +95,8 @@ class WatchLoop:
         self.debounce = settings.debounce if debounce is None else debounce
         self.poll = settings.poll or bool(poll)
         self.initial = initial
+        self.reload = reload  # the console reloads the pipeline file itself
+        self.cancel_on_stop = cancel_on_stop
         self.stop = asyncio.Event()
         self.rules = self.make_rules()
         self.runs = 0
@@ -138,6 +142,7 @@ class WatchLoop:
                 task = self.session.task if self.session.running else None
                 if task is not None:
                     waits.add(task)
+                ours = task is not None and self.session.engine is self._engine
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 self._report_if_done()
                 for waiter in (got, stopping):
@@ -146,13 +151,14 @@ class WatchLoop:
                 if got.done() and not got.cancelled():
                     batch = got.result()
                     pending = sorted({*(pending or ()), *batch} - {FIRST_RUN})
-                    if task is not None and not task.done():
+                    if ours and task is not None and not task.done():
                         restarted = self._interrupt(pending) or restarted
         finally:
             self.stop.set()
             untrack()
-            if self.session.running and self._engine is not None:
-                self._engine.cancel("watch stopped")
+            ours = self._engine is not None and self.session.engine is self._engine
+            if self.cancel_on_stop and self.session.running and ours:
+                self._engine.cancel("watch stopped")  # type: ignore[union-attr]
                 with contextlib.suppress(Exception):
                     await self.session.task  # type: ignore[misc]
             self._report_if_done()
@@ -162,7 +168,7 @@ class WatchLoop:
 
     async def _feed(self, watcher: Watcher, changes: asyncio.Queue[list[str]]) -> None:
         async for batch in watcher.batches():
-            if self._pipeline_file_in(batch):
+            if self.reload and self._pipeline_file_in(batch):
                 errors = self.session.load()
                 if errors:  # fix the file first; the last good pipeline is kept meanwhile
                     from cdtui.config import format_errors
@@ -199,7 +205,8 @@ class WatchLoop:
         not at all (a deploying phase). True when the run will be cancelled."""
         assert self.session.pipeline is not None and self._engine is not None
         what = Trigger(tuple(paths)).describe()
-        why_not = self._phase and never_restarted(self.session.pipeline.phase(self._phase))
+        phase = self._phase_named(self._phase)
+        why_not = never_restarted(phase) if phase is not None else ""
         if why_not:
             self.say("info", f"{what} changed: runs next (phase {self._phase}: {why_not})")
             return False
@@ -216,11 +223,16 @@ class WatchLoop:
         assert self.session.pipeline is not None
         names: set[str] = set()
         for phase_name, stage_name in self._running:
-            phase = self.session.pipeline.phase(phase_name)
-            for stage in phase.stages:
+            phase = self._phase_named(phase_name)
+            for stage in phase.stages if phase is not None else ():
                 if stage.name == stage_name and stage.watch == "queue":
                     names.add(stage_name)
         return names
+
+    def _phase_named(self, name: str) -> Phase | None:
+        """The phase of the running pipeline (None before one started, or after a rename)."""
+        assert self.session.pipeline is not None
+        return next((p for p in self.session.pipeline.phases if p.name == name), None)
 
     def _track(self, event: Event) -> None:
         """Which phase and stages of the current run are running (from the bus)."""

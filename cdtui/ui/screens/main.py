@@ -35,6 +35,7 @@ from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
+from cdtui.ui.watch_toggle import WatchToggle
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.log_pane import LogPane
@@ -45,7 +46,7 @@ from cdtui.ui.widgets.run_header import RunHeader
 TICK = 0.1
 
 
-class MainScreen(RunActions, Screen[None]):
+class MainScreen(WatchToggle, RunActions, Screen[None]):
     BINDINGS = [
         Binding("r", "run_all", "Run", tooltip="Run the whole pipeline"),
         Binding("s", "run_stage", "Stage", tooltip="Run the selected stage (with its needs)"),
@@ -66,6 +67,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("o", "command_log", "Commands", show=False),
         Binding("h", "history", "History"),
         Binding("w", "release", "Release"),
+        Binding("W", "toggle_watch", "Watch", show=False, tooltip="Re-run Commit on every save"),
         Binding("T", "app.change_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -222,7 +224,8 @@ class MainScreen(RunActions, Screen[None]):
             self.phase_tree.refresh_labels()
             self.phase_tree.follow_running()
             project = self.session.pipeline.project if self.session.pipeline else "?"
-            self.header_bar.show(project, self.state, self.readonly, self.view_run is not None)
+            viewing = self.view_run is not None
+            self.header_bar.show(project, self.state, self.readonly, viewing, self.watch_text)
         self.first.refresh_from_disk()
         if self.has_class("-split"):
             self.second.refresh_from_disk()
