@@ -252,3 +252,14 @@ def test_watch_refuses_an_unknown_phase(tmp_path: Path):
     )
     assert done.returncode == 2
     assert "Nope" in done.stderr
+
+
+def test_a_save_by_rename_names_the_file_not_the_editors_temporary(tmp_path: Path, watching):
+    project = project_with(tmp_path, QUICK, {"src.txt": "v1"})
+    watch = watching(project)
+    watch.wait_for("watching for changes")
+    temporary = project / ".src.txt.tmp1234"  # as sed -i and many editors save
+    temporary.write_text("v2")
+    os.replace(temporary, project / "src.txt")
+    watch.wait_for("→ run Commit")
+    assert watch.seen[-1].endswith(": src.txt → run Commit"), watch.seen[-1]

@@ -78,6 +78,15 @@ class Watcher:
             stop_event=self.stop,
             force_polling=False,
         ):
-            kept = self.rules.filter({path for _change, path in changes})
+            kept = self.rules.filter(_lasting(changes))
             if kept:
                 yield kept
+
+
+def _lasting(changes: set[tuple[object, str]]) -> set[str]:
+    """Changed paths without the ones created and gone within the batch: an editor's or sed's
+    temporary file, renamed over the real one, is not what the operator saved."""
+    from watchfiles import Change
+
+    added = {path for change, path in changes if change == Change.added}
+    return {path for _change, path in changes if path not in added or os.path.lexists(path)}
