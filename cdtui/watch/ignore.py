@@ -13,12 +13,14 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from cdtui.store.paths import IN_TREE
+
 ALWAYS_IGNORED_DIRS = frozenset(
     {
         ".git",
         ".hg",
         ".svn",
-        ".cdtui",
+        IN_TREE,  # .cdtui: an in-tree state dir that is not the one in use (CDTUI_STATE_DIR)
         "__pycache__",
         ".pytest_cache",
         ".ruff_cache",
