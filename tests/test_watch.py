@@ -167,10 +167,12 @@ def test_state_dir_git_build_outputs_and_gitignored_paths_trigger_nothing(tmp_pa
         "sub/.gitignore": "local.txt\n",
         ".git/HEAD": "ref: refs/heads/main\n",
     }
-    project = project_with(tmp_path, QUICK, files)
+    pipeline = QUICK + 'watch: {ignore: ["notes/"]}\n'
+    project = project_with(tmp_path, pipeline, files)
     watch = watching(project)
     watch.wait_for("watching for changes")
     for name in (
+        "notes/todo.md",  # the pipeline's own watch: ignore:
         ".cdtui/runs-extra.txt",  # the state dir (CDTUI_STATE_DIR=.cdtui in tests)
         ".git/index",
         "dist/shop.pyz",
@@ -184,6 +186,7 @@ def test_state_dir_git_build_outputs_and_gitignored_paths_trigger_nothing(tmp_pa
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("changed")
     watch.quiet_for(1.0)
+    assert watch.proc.poll() is None
     (project / "keep.log").write_text("re-included by !keep.log")
     watch.wait_for("keep.log → run Commit")
 

@@ -87,3 +87,29 @@ def test_which_phases_a_change_never_interrupts_and_the_default_phase():
     assert "deploys" in never_restarted(pipeline.phase("Deploy"))
     assert never_restarted(pipeline.phase("Gated")) == "it is gated"
     assert Trigger(("a", "b", "c", "d", "e")).describe() == "a, b, c (+2 more)"
+
+
+async def test_without_inotify_the_watcher_polls_and_says_so(tmp_path: Path, monkeypatch):
+    """watchfiles raising as it does at the inotify watch limit (ENOSPC): the poller takes over."""
+    import asyncio
+    import errno
+
+    import watchfiles
+
+    from cdtui.watch.watcher import Watcher
+
+    def no_inotify(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(watchfiles, "awatch", no_inotify)
+    root = tree(tmp_path, {"a.txt": "v1"})
+    said: list[str] = []
+    watcher = Watcher(IgnoreRules(root), debounce=0.05, say=said.append)
+    batches = watcher.batches()
+    first = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.5)  # the poller's first snapshot is taken
+    (root / "a.txt").write_text("v2")
+    assert await asyncio.wait_for(first, 5) == ["a.txt"]
+    assert said == ["file events unavailable (inotify watch limit reached): polling instead"]
+    watcher.stop.set()
+    await batches.aclose()
