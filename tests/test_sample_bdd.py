@@ -112,3 +112,30 @@ def test_junit_counts_reads_failures_errors_and_skips(tmp_path: Path, capsys, mo
     (tmp_path / "bad.xml").write_text("<html/>")
     assert junit_main([str(tmp_path / "bad.xml")]) == 0
     assert "not a JUnit report" in capsys.readouterr().err
+
+
+async def test_the_console_tells_the_scenario_counts_when_the_stage_ends(tmp_path: Path):
+    import time
+
+    from cdtui.ui.app import CdtuiApp
+
+    report = (
+        '<testsuite><testcase name="ok"/><testcase name="Listing products[pyz]">'
+        '<failure message="x"/></testcase></testsuite>'
+    )
+    (tmp_path / "report.xml").write_text(report)
+    counts = f"{sys.executable} -m cdtui.engine.junit_counts report.xml --label scenarios"
+    (tmp_path / "cdtui.yaml").write_text(
+        f"project: demo\nphases:\n  - name: Acceptance\n    stages:\n"
+        f"      - {{name: bdd, run: '{counts}'}}\n"
+    )
+    app = CdtuiApp(tmp_path, monitor=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        deadline = time.monotonic() + 10
+        while not [n for n in app._notifications if n.title == "Measured"]:
+            assert time.monotonic() < deadline, "no Measured notification"
+            await pilot.pause(0.05)
+        told = next(n for n in app._notifications if n.title == "Measured")
+        assert told.message == "bdd: scenarios passed 1, scenarios failed 1, scenarios skipped 0"
+        assert told.severity == "error"

@@ -35,6 +35,7 @@ from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
+from cdtui.ui.stage_metrics import StageMetrics
 from cdtui.ui.watch_toggle import WatchToggle
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
@@ -99,6 +100,7 @@ class MainScreen(WatchToggle, RunActions, Screen[None]):
         self._store_poll = 0.0
         self._store_version: int | None = None  # the store's data_version last read
         self._release_seen: bool | None = None  # a read-only console: a release was active
+        self._measured = StageMetrics()  # scenario counts, p95s: told when their stage ends
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -179,6 +181,8 @@ class MainScreen(WatchToggle, RunActions, Screen[None]):
             return  # the release view draws these; the tree has nothing to show for them
         self.state.apply(event)
         self._dirty = True
+        if told := self._measured.apply(event):
+            self.notify(told[0], title="Measured", severity=told[1], timeout=8)  # type: ignore[arg-type]
         if isinstance(event, GateWaiting | GateApproved | RunFinished):
             self.refresh_bindings()
         if isinstance(event, StageStarted):
