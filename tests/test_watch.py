@@ -266,3 +266,13 @@ def test_a_save_by_rename_names_the_file_not_the_editors_temporary(tmp_path: Pat
     os.replace(temporary, project / "src.txt")
     watch.wait_for("→ run Commit")
     assert watch.seen[-1].endswith(": src.txt → run Commit"), watch.seen[-1]
+
+
+def test_watch_refuses_a_gated_phase(tmp_path: Path):
+    gated = QUICK.replace("  - name: Acceptance\n", "  - name: Acceptance\n    gate: confirm\n")
+    project = project_with(tmp_path, gated)
+    done = subprocess.run(
+        [*CDTUI, "watch", str(project), "--phase", "Acceptance"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "phase 'Acceptance' is gated: a watch never approves one" in done.stderr

@@ -14,7 +14,9 @@ from pathlib import Path
 import click
 
 from cdtui.commands.options import file_option, project_argument
-from cdtui.commands.run import EXIT_CANCELLED, EXIT_USAGE, load_or_exit
+from cdtui.commands.run import EXIT_CANCELLED, EXIT_USAGE, _quote, load_or_exit
+from cdtui.config import ConfigError, format_errors
+from cdtui.engine.plan import PlanError
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -51,7 +53,6 @@ def watch(
     """Run a phase on start and again whenever a file changes; a change mid-run restarts it.
 
     Ignores .git, cdtui's state, build outputs and what .gitignore ignores. Ctrl-C stops."""
-    from cdtui.engine.plan import PlanError
     from cdtui.session import Session
     from cdtui.watch.loop import default_phase
 
@@ -61,9 +62,13 @@ def watch(
     session = Session(project_dir, pipeline_file)
     session.path, session.pipeline = path, pipeline
     try:
-        session.plan((chosen,))
+        plan = session.plan((chosen,))
     except PlanError as error:
         click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    gated = [p.name for p in plan.phases if p.phase.gate]
+    if gated:
+        click.echo(f"error: phase {gated[0]!r} is gated: a watch never approves one", err=True)
         sys.exit(EXIT_USAGE)
     os.chdir(project_dir)
     printer = WatchPrinter(session, chosen, project_dir)
@@ -96,16 +101,21 @@ class WatchPrinter:
         how = "restart" if trigger.restart else "run"
         click.echo(f"━━ watch {stamp}: {trigger.describe()} → {how} {self.phase}")
         sys.stdout.flush()
-        plan = self.session.plan((self.phase,))
         options = EngineOptions(jobs=os.cpu_count() or 2)
         selection = f"watch: {trigger.describe()}"
-        return self.session.start(plan, [self.renderer], options=options, selection=selection)
+        try:
+            plan = self.session.plan((self.phase,))
+            return self.session.start(plan, [self.renderer], options=options, selection=selection)
+        except (ConfigError, PlanError) as error:  # a secret unset, the phase renamed: say so
+            errors = getattr(error, "errors", None)
+            self.say("error", format_errors(errors) if errors else str(error))
+            return None
 
     def finished(self, engine) -> None:
         """The run's summary, as ``cdtui run --headless`` ends, then back to watching."""
         if self.renderer is not None:
             self.renderer.summary()
-        click.echo(f"logs: cdtui logs {engine.run_id}", err=True)
+        click.echo(f"logs: cdtui logs {engine.run_id} {_quote(self.project_dir)}", err=True)
         click.echo("watching for changes (Ctrl-C stops)", err=True)
 
     def say(self, level: str, text: str) -> None:
@@ -127,8 +137,15 @@ class WatchPrinter:
             initial=initial,
         )
         running = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            """Once: stop (the run in progress is cancelled); again: skip its grace period."""
+            if loop.stop.is_set() and self.session.engine is not None:
+                self.session.engine.skip_grace()
+            loop.stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            running.add_signal_handler(sig, loop.stop.set)
+            running.add_signal_handler(sig, interrupt)
         ticker = running.create_task(self._tick())
         if not initial:
             click.echo(f"watching {self.project_dir} for changes (Ctrl-C stops)", err=True)
