@@ -243,7 +243,7 @@ class WatchLoop:
             self._phase = event.phase
         elif isinstance(event, StageStarted):
             self._running.add((event.phase, event.stage))
-        elif isinstance(event, StageFinished):
+        elif isinstance(event, StageFinished) and not event.will_retry:
             self._running.discard((event.phase, event.stage))
             if self._restart_after_queue and not self._queued_running():
                 reason, self._restart_after_queue = self._restart_after_queue, ""
