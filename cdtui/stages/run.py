@@ -12,6 +12,7 @@ from cdtui.engine.interpolate import InterpolationError
 from cdtui.runners.local import LocalProcess, ProcessResult
 from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
+from cdtui.stages.skip import LastLine, skipped_if_asked
 
 
 @functools.cache
@@ -63,11 +64,17 @@ async def run_local(ctx: StageContext) -> ProcessResult:
     env = ctx.local_env()
     env["CDTUI_METRICS"] = str(ctx.metrics)
     output = ctx.output()
+    last = LastLine()  # exit 77 skips the stage with its last line as the reason (stages/skip.py)
+
+    def feed(stream: str, data: bytes, final: bool = False) -> None:
+        last.feed(stream, data, final)
+        output.feed(stream, data, final)
+
     process = LocalProcess(
         argv,
         cwd=str(cwd),
         env=env,
-        on_output=output.feed,
+        on_output=feed,
         grace=ctx.grace,
         keep_children=stage.keep_children,
     )
@@ -91,7 +98,7 @@ async def run_local(ctx: StageContext) -> ProcessResult:
             process.cancel(ctx.cancel_reason)
         result = await process.wait(timeout=stage.timeout)
     report_leftovers(ctx, result)
-    return result
+    return skipped_if_asked(result, last)
 
 
 def report_leftovers(ctx: StageContext, result: ProcessResult, who: str = "") -> None:

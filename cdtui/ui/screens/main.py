@@ -36,6 +36,8 @@ from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
+from cdtui.ui.stage_metrics import StageMetrics
+from cdtui.ui.watch_toggle import WatchToggle
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
 from cdtui.ui.widgets.load_graph import LoadGraph
@@ -47,7 +49,7 @@ from cdtui.ui.widgets.run_header import RunHeader
 TICK = 0.1
 
 
-class MainScreen(RunActions, Screen[None]):
+class MainScreen(WatchToggle, RunActions, Screen[None]):
     BINDINGS = [
         Binding("r", "run_all", "Run", tooltip="Run the whole pipeline"),
         Binding("s", "run_stage", "Stage", tooltip="Run the selected stage (with its needs)"),
@@ -68,6 +70,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("o", "command_log", "Commands", show=False),
         Binding("h", "history", "History"),
         Binding("w", "release", "Release"),
+        Binding("W", "toggle_watch", "Watch", show=False, tooltip="Re-run Commit on every save"),
         Binding("T", "app.change_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -99,6 +102,7 @@ class MainScreen(RunActions, Screen[None]):
         self._store_poll = 0.0
         self._store_version: int | None = None  # the store's data_version last read
         self._release_seen: bool | None = None  # a read-only console: a release was active
+        self._measured = StageMetrics()  # scenario counts, p95s: told when their stage ends
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -184,6 +188,8 @@ class MainScreen(RunActions, Screen[None]):
             return
         self.state.apply(event)
         self._dirty = True
+        if told := self._measured.apply(event):
+            self.notify(told[0], title="Measured", severity=told[1], timeout=8)  # type: ignore[arg-type]
         if isinstance(event, GateWaiting | GateApproved | RunFinished):
             self.refresh_bindings()
         if isinstance(event, StageStarted):
@@ -229,7 +235,8 @@ class MainScreen(RunActions, Screen[None]):
             self.phase_tree.refresh_labels()
             self.phase_tree.follow_running()
             project = self.session.pipeline.project if self.session.pipeline else "?"
-            self.header_bar.show(project, self.state, self.readonly, self.view_run is not None)
+            viewing = self.view_run is not None
+            self.header_bar.show(project, self.state, self.readonly, viewing, self.watch_text)
         self.first.refresh_from_disk()
         if self.has_class("-split"):
             self.second.refresh_from_disk()
