@@ -104,6 +104,11 @@ class Recorder:
         return window
 
 
+clock = time.perf_counter
+"""Every send and answer is timed by this: uvloop's ``loop.time()`` moves in whole
+milliseconds, which would round a 0.3 ms answer to 0 or 1 ms."""
+
+
 class Generator:
     """Runs one worker's share of the plan (``cdtui.load.worker`` gives it from the parent)."""
 
@@ -136,17 +141,17 @@ class Generator:
         self.stopped.set()
 
     async def run(self, start: float) -> None:
-        """Send from ``start`` (the loop's clock) until the plan's end or ``stop()``; then wait
+        """Send from ``start`` (``clock()``) until the plan's end or ``stop()``; then wait
         for answers still due (each bounded by the request timeout)."""
-        loop = self._loop = asyncio.get_running_loop()
-        if start > loop.time():
-            await asyncio.sleep(start - loop.time())
+        self._loop = asyncio.get_running_loop()
+        while start > clock():
+            await asyncio.sleep(start - clock())
         self.cpu_started = time.process_time()
         if self.plan.get("vus"):
             await self._closed(start)
         else:
             await self._open(start)
-        self.send_elapsed = loop.time() - start
+        self.send_elapsed = clock() - start
         self.send_cpu = time.process_time() - self.cpu_started
         for pool in self.pools.values():
             await pool.drain(self.timeout + 1)
@@ -155,8 +160,7 @@ class Generator:
 
     def _done(self, status: int | None, error: BaseException | None, label: str, since: float):
         """A request ended: its latency from ``since`` (when it was due, in the open model)."""
-        assert self._loop is not None
-        micros = int((self._loop.time() - since) * 1_000_000)
+        micros = int((clock() - since) * 1_000_000)
         if error is None:
             self.recorder.answered(label, micros, status or 0)
         else:
@@ -169,7 +173,6 @@ class Generator:
         return mine(offsets, self.index, self.count)
 
     async def _open(self, start: float) -> None:
-        loop = asyncio.get_running_loop()
         lag = self.recorder.lag
         targets, cycle, pools, done = self.targets, self.cycle, self.pools, self._done
         give_up = start + float(self.plan["duration"]) + LATE_END
@@ -177,10 +180,11 @@ class Generator:
             if self.stopped.is_set():
                 return
             due = start + offset
-            now = loop.time()
+            now = clock()
             if due > now:
-                await asyncio.sleep(due - now)
-                now = loop.time()
+                while due > now:  # (a loop's timers may be coarser than the clock: uvloop's ms)
+                    await asyncio.sleep(due - now)
+                    now = clock()
             elif now > give_up:
                 return  # too far behind: what is left is never sent (the parent counts it)
             lag.record(int((now - due) * 1_000_000))
@@ -202,12 +206,12 @@ class Generator:
         def send() -> None:
             target = self.targets[self.cycle[next(counter) % len(self.cycle)]]
             self.sent += 1
-            self.pools[target.origin].start(target.payload, answered, target.label, loop.time())
+            self.pools[target.origin].start(target.payload, answered, target.label, clock())
 
         def answered(status: int | None, error: BaseException | None, label: str, since: float):
             nonlocal left
             self._done(status, error, label, since)
-            if self.stopped.is_set() or loop.time() >= end:
+            if self.stopped.is_set() or clock() >= end:
                 left -= 1
                 if not left and not finished.done():
                     finished.set_result(None)

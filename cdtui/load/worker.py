@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from cdtui.load.generator import Generator, cpu_share
+from cdtui.load.generator import Generator, clock, cpu_share
 
 TICK = 1.0
 
@@ -42,12 +42,11 @@ async def _watch(reader: asyncio.StreamReader, generator: Generator) -> None:
 
 
 async def _ticks(generator: Generator, start: float) -> None:
-    loop = asyncio.get_running_loop()
     beat = start
     cpu, wall = time.process_time(), time.monotonic()
     while True:
         beat += TICK
-        await asyncio.sleep(max(0.0, beat - loop.time()))
+        await asyncio.sleep(max(0.0, beat - clock()))
         window = generator.recorder.take_window()
         share = cpu_share(cpu, wall)
         cpu, wall = time.process_time(), time.monotonic()
@@ -70,11 +69,11 @@ async def serve() -> None:
     generator = Generator(orders["plan"], int(orders["index"]), int(orders["count"]))
     _write("ready", {})
     start_at = float(json.loads(await reader.readline())["start_at"])
-    start = loop.time() + max(0.0, start_at - time.time())
+    start = clock() + max(0.0, start_at - time.time())
     watcher = loop.create_task(_watch(reader, generator))
     ticker = loop.create_task(_ticks(generator, start))
     await generator.run(start)
-    wall = loop.time() - start
+    wall = clock() - start
     ticker.cancel()
     watcher.cancel()
     recorder = generator.recorder
