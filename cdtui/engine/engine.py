@@ -24,6 +24,7 @@ from cdtui.engine.events import (
     GateApproved,
     GateWaiting,
     Notice,
+    OutputsPublished,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -86,6 +87,7 @@ class Engine:
         self.options = options or EngineOptions()
         self.bus = bus or EventBus()
         self.scope = Scope()  # ${namespace.path}: what the run's stages published
+        self.exported_env: dict[str, str] = {}  # $CDTUI_ENV lines of stages that ended
         self._slots = asyncio.Semaphore(max(1, self.options.jobs))
         self._cancelled = asyncio.Event()
         self._cancel_reason = ""
@@ -181,6 +183,7 @@ class Engine:
         )
         status, reason = Status.SUCCEEDED, ""
         try:
+            self._carry_outputs()
             for phase_plan in self.plan.phases:
                 if self._cancelled.is_set():
                     status, reason = Status.CANCELLED, self._cancel_reason
@@ -356,17 +359,98 @@ class Engine:
             self._controls.pop(stage.name, None)
             if not ctx.has_started:
                 ctx.started(stage.command_text)
+        if not stage.on:
+            self._take_outputs(phase, stage, attempt)
         if kind.keeps_outputs(stage):
             result = await keep_outputs(ctx, result)
         return result, time.monotonic() - began
 
+    def _handoff_files(self, phase: str, stage: Stage, attempt: int) -> tuple[Path, Path]:
+        from cdtui.engine.outputs import paths_for
+        from cdtui.store.paths import state_dir
+
+        logs = state_dir(self.project_dir) / "logs"
+        return paths_for(logs, self.run_id, phase, stage.name, attempt)
+
+    def _take_outputs(self, phase: str, stage: Stage, attempt: int) -> None:
+        """The attempt's $CDTUI_OUTPUT and $CDTUI_ENV: published, exported, recorded (masked)."""
+        from cdtui.engine.outputs import parse_file
+
+        output_file, env_file = self._handoff_files(phase, stage, attempt)
+        if not (output_file.exists() or env_file.exists()):
+            return
+        shown = f"{stage.name}: $CDTUI_OUTPUT"
+        outputs = parse_file(output_file, shown)
+        env = parse_file(env_file, f"{stage.name}: $CDTUI_ENV", env=True)
+        for text in outputs.warnings + env.warnings:
+            self.notice("warning", text, phase, stage.name)
+        if outputs.values:
+            self.scope.publish("stages", stage.name, {"outputs": dict(outputs.values)})
+        self.exported_env.update(env.values)
+        mask = self.masker.mask_text
+        self._emit(
+            OutputsPublished(
+                self.run_id,
+                time.time(),
+                phase,
+                stage.name,
+                attempt,
+                tuple((k, mask(v)) for k, v in outputs.values.items()),
+                tuple((k, mask(v)) for k, v in env.values.items()),
+            )
+        )
+
+    def _carry_outputs(self) -> None:
+        """Outputs a planned stage references from a stage this run leaves out (``--phase``
+        after a gated run): the newest stored ones, as recorded (masked)."""
+        from cdtui.engine.interpolate import references
+        from cdtui.engine.outputs import latest
+        from cdtui.store.db import RunDB
+        from cdtui.store.paths import state_dir
+
+        planned = {s.name for p in self.plan.phases for s in p.stages}
+        wanted = set()
+        for stage in (s for p in self.plan.phases for s in p.stages):
+            for ref in references(" ".join(_command_texts(stage))):
+                parts = ref.split(".")
+                if parts[0] == "stages" and len(parts) > 1 and parts[1] not in planned:
+                    wanted.add(parts[1])
+        db_path = state_dir(self.project_dir) / "runs.db"
+        if not wanted or not db_path.is_file():
+            return
+        where = [(p.name, s.name) for p in self.pipeline.phases for s in p.stages]
+        try:
+            db = RunDB(db_path)
+            try:
+                found = latest(db, [key for key in where if key[1] in wanted])
+            finally:
+                db.close()
+        except Exception as error:  # an unreadable store: the references fail, named, later
+            self.notice("warning", f"stored stage outputs unreadable: {error}")
+            return
+        for (_phase, name), parsed in found.items():
+            self.scope.publish("stages", name, {"outputs": parsed.values})
+
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""
-        env = {**self.pipeline.env, **stage.env, **self.secrets}
+        env = {**self.pipeline.env, **self.exported_env, **stage.env, **self.secrets}
         env.update(
             CDTUI_RUN_ID=str(self.run_id),
             CDTUI_PHASE=phase,
             CDTUI_STAGE=stage.name,
             CDTUI_ATTEMPT=str(attempt),
         )
+        if not stage.on:  # files on this machine: a remote host could not write them
+            output_file, env_file = self._handoff_files(phase, stage, attempt)
+            output_file.parent.mkdir(parents=True, exist_ok=True)
+            for path in (output_file, env_file):
+                path.unlink(missing_ok=True)  # only this attempt's lines count
+            env.update(CDTUI_OUTPUT=str(output_file), CDTUI_ENV=str(env_file))
         return env
+
+
+def _command_texts(stage: Stage) -> list[str]:
+    """Every command text of a stage where ``${…}`` may appear (run, steps)."""
+    run = stage.run
+    texts = [run] if isinstance(run, str) else list(run or [])
+    return texts

@@ -27,6 +27,7 @@ from cdtui.engine.events import (
     GateWaiting,
     MetricRecorded,
     Notice,
+    OutputsPublished,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -111,6 +112,7 @@ class RunStore:
             ColourDeployed: self._colour_deployed,
             AlertRaised: self._alert_raised,
             CommitReleased: self._commit_released,
+            OutputsPublished: self._outputs_published,
         }
         _open_stores.add(self)
 
@@ -292,6 +294,14 @@ class RunStore:
             lambda db: release_state.insert_released_commit(db, e.run_id, e.commit, e.at), e
         )
 
+    def _outputs_published(self, e: OutputsPublished) -> None:
+        from cdtui.engine import outputs
+
+        rows = [(outputs.OUTPUT, k, v) for k, v in e.outputs]
+        rows += [(outputs.ENV, k, v) for k, v in e.env]
+        where = (e.run_id, e.phase, e.stage, e.attempt)
+        self._write(lambda db: outputs.insert(db, *where, rows, e.at), e)
+
     # -- reading ---------------------------------------------------------------------------------
     # Each read first lets this process's queued rows land (unless runs.db is locked elsewhere).
 
@@ -394,6 +404,12 @@ class RunStore:
     def runs_with_artifact(self, sha256: str) -> list[int]:
         """Run ids, ascending, whose attempts stored exactly these bytes."""
         return self._reads.runs_with_artifact(sha256)
+
+    def outputs(self, run_id: int) -> dict[str, dict[str, str]]:
+        """What each stage of the run wrote to $CDTUI_OUTPUT (masked), by stage."""
+        from cdtui.engine import outputs
+
+        return outputs.run_outputs(self._reads, run_id)
 
     def artifact_file(self, sha256: str) -> Path:
         """Where the stored copy of a digest lives (it may not exist if never stored)."""
