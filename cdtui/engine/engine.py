@@ -8,6 +8,7 @@ method calls (``approve``, ``cancel``, ``cancel_stage``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import time
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdtui.config.conditions import Context
 from cdtui.config.models import Pipeline, Stage
 from cdtui.engine.attempt import keep_outputs, stage_context
 from cdtui.engine.bus import EventBus
+from cdtui.engine.changes import Changes, current_branch
+from cdtui.engine.eligibility import PhaseView, implicit_needs, skip_reason
 from cdtui.engine.events import (
     Event,
     GateApproved,
@@ -30,9 +34,11 @@ from cdtui.engine.events import (
     RunFinished,
     RunStarted,
     StageFinished,
+    StagesExpanded,
     Status,
 )
 from cdtui.engine.interpolate import Scope
+from cdtui.engine.locks import Capacity, NamedLocks
 from cdtui.engine.masking import SecretMasker
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import ProcessResult
@@ -88,7 +94,11 @@ class Engine:
         self.bus = bus or EventBus()
         self.scope = Scope()  # ${namespace.path}: what the run's stages published
         self.exported_env: dict[str, str] = {}  # $CDTUI_ENV lines of stages that ended
-        self._slots = asyncio.Semaphore(max(1, self.options.jobs))
+        self._slots = Capacity(self.options.jobs)  # cpu units: --jobs, resources: {cpu: N}
+        self._locks = NamedLocks()  # lock: NAME
+        self._groups: dict[tuple[str, str], asyncio.Semaphore] = {}  # a matrix's max_parallel
+        self._branch_name: str | None = None
+        self._changed: Changes | None = None
         self._cancelled = asyncio.Event()
         self._cancel_reason = ""
         self._gates: dict[str, asyncio.Event] = {}
@@ -184,10 +194,16 @@ class Engine:
         status, reason = Status.SUCCEEDED, ""
         try:
             self._carry_outputs()
+            await self._prefetch_conditions()
+            failed_at = ""
             for phase_plan in self.plan.phases:
                 if self._cancelled.is_set():
                     status, reason = Status.CANCELLED, self._cancel_reason
                     break
+                if failed_at:  # after a failure only always / on_failure stages run
+                    if any(s.when in ("always", "on_failure") for s in phase_plan.stages):
+                        await self._run_phase(phase_plan, run_failed=True)
+                    continue
                 phase_status = await self._run_phase(phase_plan)
                 if phase_status is Status.BLOCKED:
                     status = Status.BLOCKED
@@ -196,7 +212,9 @@ class Engine:
                 if not phase_status.ok:
                     status = Status.CANCELLED if self._cancelled.is_set() else phase_status
                     reason = self._cancel_reason or f"phase {phase_plan.name!r} {phase_status}"
-                    break
+                    if status is Status.CANCELLED:
+                        break
+                    failed_at = phase_plan.name
         finally:
             if self._cancelled.is_set() and status is Status.SUCCEEDED:
                 status, reason = Status.CANCELLED, self._cancel_reason
@@ -226,9 +244,11 @@ class Engine:
         approved.cancel()
         return gate.is_set() and not self._cancelled.is_set()
 
-    async def _run_phase(self, phase_plan: PhasePlan) -> Status:
+    async def _run_phase(self, phase_plan: PhasePlan, run_failed: bool = False) -> Status:
         name = phase_plan.name
-        if phase_plan.phase.gate == "confirm" and not await self._gate(phase_plan):
+        if run_failed:  # only its always / on_failure stages run: no gate to wait at
+            pass
+        elif phase_plan.phase.gate == "confirm" and not await self._gate(phase_plan):
             if self._cancelled.is_set():
                 self._finish_unstarted(phase_plan, {}, f"run {self._cancel_reason}")
                 self._emit(PhaseFinished(self.run_id, time.time(), name, Status.CANCELLED))
@@ -243,24 +263,42 @@ class Engine:
         selected = set(by_name)
         pending = [s.name for s in phase_plan.stages]
         running: dict[asyncio.Task[Status], str] = {}
+        view = PhaseView(
+            name,
+            results,
+            lambda n, st: self._satisfies(by_name[n], st),
+            phase_plan.requested,
+            run_failed,
+        )
+        placeholders: set[str] = set()  # dynamic matrices: their legs carry the results
         while pending or running:
             for stage_name in list(pending):
                 stage = by_name[stage_name]
-                needs = [n for n in stage.needs if n in selected]
+                needs = [n for n in implicit_needs(stage, list(by_name.values())) if n in selected]
                 if any(n not in results for n in needs):
                     continue
                 pending.remove(stage_name)
-                blocker = next(
-                    (n for n in needs if not self._satisfies(by_name[n], results[n])), None
-                )
                 if self._cancelled.is_set():
                     results[stage_name] = self._skip(name, stage_name, f"run {self._cancel_reason}")
-                elif blocker is not None and stage.when != "always":
-                    why = f"needs {blocker!r}, which {results[blocker].lower()}"
+                    continue
+                why = skip_reason(stage, needs, view, lambda s=stage: self._condition_context(s))
+                if why:
                     results[stage_name] = self._skip(name, stage_name, why)
-                elif stage.when == "manual" and stage_name not in phase_plan.requested:
-                    hint = f"manual stage: run it with --stage '{name}/{stage_name}'"
-                    results[stage_name] = self._skip(name, stage_name, hint)
+                elif stage.matrix is not None and stage.matrix.dynamic and not stage.matrix_of:
+                    legs = self._expand(name, stage)
+                    if isinstance(legs, str):
+                        results[stage_name] = self._fail_unstarted(name, stage, legs)
+                        continue
+                    placeholders.add(stage_name)
+                    results[stage_name] = Status.SUCCEEDED  # stands for nothing: legs decide
+                    for leg in legs:
+                        by_name[leg.name] = leg
+                        selected.add(leg.name)
+                    pending[:0] = [leg.name for leg in legs]
+                    # Who needed the matrix now needs its legs.
+                    for other in list(by_name.values()):
+                        if stage_name in other.needs and other.name in pending:
+                            by_name[other.name] = _needing(other, stage_name, legs)
                 else:
                     task = asyncio.create_task(self._run_stage(name, stage))
                     running[task] = stage_name
@@ -268,9 +306,16 @@ class Engine:
                 continue
             done, _ = await asyncio.wait(running, return_when="FIRST_COMPLETED")
             for task in done:
-                results[running.pop(task)] = task.result()
-        failed = [n for n, st in results.items() if not self._satisfies(by_name[n], st)]
-        failed = [n for n in failed if results[n] is not Status.SKIPPED]
+                finished = running.pop(task)
+                results[finished] = task.result()
+                self._fail_fast(name, by_name[finished], results[finished], view, running)
+        failed = [
+            n
+            for n, st in results.items()
+            if n not in placeholders
+            and not self._satisfies(by_name[n], st)
+            and st is not Status.SKIPPED
+        ]
         if self._cancelled.is_set():
             # What the stages said when they ended (a release: "all traffic back on live ..").
             said = [self._reasons.get((name, n), "") for n in results]
@@ -280,10 +325,82 @@ class Engine:
             status, reason = Status.FAILED, f"failed: {', '.join(failed)}"
             if len(failed) == 1 and self._reasons.get((name, failed[0])):
                 reason += f" ({self._reasons[(name, failed[0])][:300]})"
+        elif run_failed:
+            status, reason = Status.FAILED, "an earlier phase failed"
         else:
             status, reason = Status.SUCCEEDED, ""
         self._emit(PhaseFinished(self.run_id, time.time(), name, status, reason))
         return status
+
+    def _fail_fast(self, phase, stage: Stage, status: Status, view: PhaseView, running) -> None:
+        """A failed leg of a fail_fast matrix cancels its running siblings; the rest skip."""
+        spec = stage.matrix
+        if not stage.matrix_of or spec is None or not spec.fail_fast:
+            return
+        if self._satisfies(stage, status) or status is Status.SKIPPED or self._cancelled.is_set():
+            return
+        if stage.matrix_of in view.failed_groups:
+            return
+        view.failed_groups.add(stage.matrix_of)
+        why = f"fail_fast: {stage.name} failed"
+        for other in running.values():
+            if other != stage.name and other.startswith(stage.matrix_of + "["):
+                self.cancel_stage(phase, other, why)
+
+    def _condition_context(self, stage: Stage) -> Context:
+        env = {**self.environ, **self.pipeline.env, **self.exported_env, **stage.env}
+        return Context(self._branch(), env, stage.matrix_values, self._changes().any)
+
+    def _branch(self) -> str:
+        if self._branch_name is None:
+            self._branch_name = current_branch(self.project_dir, self.environ)
+        return self._branch_name
+
+    def _changes(self) -> Changes:
+        if self._changed is None:
+            self._changed = Changes(self.project_dir, self.environ)
+        return self._changed
+
+    async def _prefetch_conditions(self) -> None:
+        """git runs in a thread before the first stage, and only when an ``if:`` asks."""
+        texts = [s.if_ or "" for p in self.plan.phases for s in p.stages]
+        if any("branch" in t for t in texts):
+            await asyncio.to_thread(self._branch)
+        if any("changed" in t for t in texts):
+            changes = self._changes()
+            await asyncio.to_thread(lambda: changes.files)
+
+    def _expand(self, phase: str, stage: Stage) -> list[Stage] | str:
+        """A dynamic matrix's legs from the outputs it reads (announced), or why not."""
+        from cdtui.config.matrix import MatrixError, make_legs, resolve
+        from cdtui.engine.interpolate import InterpolationError, expand
+
+        values = self.scope.values()
+        try:
+            spec = resolve(stage.matrix, lambda ref: expand(ref, values, shell=False))
+            legs = make_legs(stage, spec)
+        except (MatrixError, InterpolationError) as error:
+            return f"matrix: {error}"
+        self._emit(
+            StagesExpanded(
+                self.run_id,
+                time.time(),
+                phase,
+                stage.name,
+                tuple(leg.name for leg in legs),
+                tuple(self.masker.mask_text(leg.command_text) for leg in legs),
+            )
+        )
+        return legs
+
+    def _fail_unstarted(self, phase: str, stage: Stage, reason: str) -> Status:
+        self._emit(
+            StageFinished(
+                self.run_id, time.time(), phase, stage.name, 0, Status.FAILED, None, reason
+            )
+        )
+        self._reasons[(phase, stage.name)] = reason
+        return Status.FAILED
 
     @staticmethod
     def _satisfies(stage: Stage, status: Status) -> bool:
@@ -310,7 +427,8 @@ class Engine:
         attempt = 0
         while True:
             attempt += 1
-            async with self._slots:
+            async with contextlib.AsyncExitStack() as held:
+                await held.enter_async_context(self._bounds(phase, stage))
                 if self._cancelled.is_set():
                     return self._skip(phase, stage.name, f"run {self._cancel_reason}")
                 result, duration = await self._attempt(phase, stage, attempt)
@@ -343,6 +461,24 @@ class Engine:
             except TimeoutError:
                 continue
             return result.status
+
+    @contextlib.asynccontextmanager
+    async def _bounds(self, phase: str, stage: Stage):
+        """What a stage waits for before it starts: its matrix's max_parallel, its named
+        locks, then its cpu units (a stage waiting for a lock holds no units)."""
+        async with contextlib.AsyncExitStack() as held:
+            spec = stage.matrix
+            if stage.matrix_of and spec is not None and spec.max_parallel:
+                key = (phase, stage.matrix_of)
+                group = self._groups.setdefault(key, asyncio.Semaphore(spec.max_parallel))
+                await held.enter_async_context(group)
+            if stage.lock:
+                busy = self._locks.busy(stage.lock)
+                if busy:
+                    self.notice("info", f"waits for lock {', '.join(busy)}", phase, stage.name)
+                await held.enter_async_context(self._locks.hold(stage.lock))
+            await held.enter_async_context(self._slots.take(stage.resources.cpu))
+            yield
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
         from cdtui.stages import kind_of
@@ -447,6 +583,16 @@ class Engine:
                 path.unlink(missing_ok=True)  # only this attempt's lines count
             env.update(CDTUI_OUTPUT=str(output_file), CDTUI_ENV=str(env_file))
         return env
+
+
+def _needing(stage: Stage, matrix: str, legs: list[Stage]) -> Stage:
+    """``stage`` with its need of a dynamic matrix replaced by that matrix's legs."""
+    needs = [leg.name for n in stage.needs for leg in (legs if n == matrix else [])]
+    needs = [n for n in stage.needs if n != matrix] + needs
+    kept = (stage._matrix_values, stage._matrix_of)
+    copy = stage.model_copy(update={"needs": needs})
+    copy._matrix_values, copy._matrix_of = kept
+    return copy
 
 
 def _command_texts(stage: Stage) -> list[str]:
