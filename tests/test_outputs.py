@@ -77,7 +77,8 @@ async def test_a_failed_reference_names_what_exists(make_engine):
     assert "it has: ver" in events.final("b").reason or "'ver'" in events.final("b").reason
 
 
-def _errors(tmp_path: Path, stages: str) -> str:
+def load_errors(tmp_path: Path, stages: str) -> str:
+    """Every located error of a one-phase pipeline whose stages are ``stages`` (YAML lines)."""
     path = write(tmp_path, f"project: t\nphases:\n  - name: P\n    stages:\n{stages}")
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
@@ -85,7 +86,7 @@ def _errors(tmp_path: Path, stages: str) -> str:
 
 
 def test_references_are_checked_at_load_time(tmp_path: Path) -> None:
-    text = _errors(
+    text = load_errors(
         tmp_path,
         "      - {name: version, run: 'echo v=1 >> $CDTUI_OUTPUT'}\n"
         "      - {name: build, run: 'echo ${stages.version.outputs.v}'}\n"

@@ -64,13 +64,47 @@ def check_stage_refs(data: dict, source: SourceMap) -> list[LocatedError]:
             if name is None or not isinstance(stage, dict):
                 continue
             before = earlier | _upstream(name, needs)
+            axes = _axes(stage.get("matrix"))
             for path, text in texts(stage, ("phases", p_index, "stages", s_index)):
                 for ref in references(text):
-                    problem = _problem(ref, name, before, set(needs), everywhere)
+                    problem = _matrix_problem(ref, axes) or _problem(
+                        ref, name, before, set(needs), everywhere
+                    )
                     if problem:
                         errors.append(source.error(path, *problem))
         earlier |= set(needs)
     return errors
+
+
+def _axes(matrix: object) -> set[str] | None:
+    """The axes a stage's ``${matrix.X}`` may name; None: any (read at run time)."""
+    from cdtui.config.matrix import KEYWORDS
+
+    if matrix is None:
+        return set()
+    if not isinstance(matrix, dict):
+        return None
+    if any(isinstance(v, str) for k, v in matrix.items() if k not in KEYWORDS):
+        return None
+    found = {str(k) for k in matrix if k not in KEYWORDS}
+    include = matrix.get("include")
+    for entry in include if isinstance(include, list) else []:
+        found |= {str(k) for k in entry} if isinstance(entry, dict) else set()
+    return found
+
+
+def _matrix_problem(ref: str, axes: set[str] | None) -> tuple[str, str] | None:
+    parts = ref.split(".")
+    if parts[0] != "matrix" or axes is None or (len(parts) == 2 and parts[1] in axes):
+        return None
+    if not axes:
+        return (f"${{{ref}}}: this stage has no matrix", "add matrix: {AXIS: [values]}")
+    if len(parts) != 2:
+        return (f"${{{ref}}}: write ${{matrix.AXIS}}", f"axes: {', '.join(sorted(axes))}")
+    return (
+        f"${{{ref}}}: no axis {parts[1]!r}{suggestion(parts[1], sorted(axes))}",
+        f"axes: {', '.join(sorted(axes))}",
+    )
 
 
 def _upstream(name: str, needs: dict[str, list[str]]) -> set[str]:

@@ -28,18 +28,18 @@ from cdtui.engine.events import (
     GateApproved,
     GateWaiting,
     Notice,
-    OutputsPublished,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
     RunStarted,
     StageFinished,
-    StagesExpanded,
     Status,
 )
 from cdtui.engine.interpolate import Scope
+from cdtui.engine.legs import expand_dynamic, fail_fast, needing
 from cdtui.engine.locks import Capacity, NamedLocks
 from cdtui.engine.masking import SecretMasker
+from cdtui.engine.outputs import carry_outputs, handoff_files, take_outputs
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import ProcessResult
 
@@ -97,6 +97,7 @@ class Engine:
         self._slots = Capacity(self.options.jobs)  # cpu units: --jobs, resources: {cpu: N}
         self._locks = NamedLocks()  # lock: NAME
         self._groups: dict[tuple[str, str], asyncio.Semaphore] = {}  # a matrix's max_parallel
+        self._tripped: dict[str, set[str]] = {}  # phase -> matrices whose fail_fast tripped
         self._branch_name: str | None = None
         self._changed: Changes | None = None
         self._cancelled = asyncio.Event()
@@ -193,7 +194,7 @@ class Engine:
         )
         status, reason = Status.SUCCEEDED, ""
         try:
-            self._carry_outputs()
+            carry_outputs(self)
             await self._prefetch_conditions()
             failed_at = ""
             for phase_plan in self.plan.phases:
@@ -269,6 +270,7 @@ class Engine:
             lambda n, st: self._satisfies(by_name[n], st),
             phase_plan.requested,
             run_failed,
+            self._tripped.setdefault(name, set()),
         )
         placeholders: set[str] = set()  # dynamic matrices: their legs carry the results
         while pending or running:
@@ -285,7 +287,7 @@ class Engine:
                 if why:
                     results[stage_name] = self._skip(name, stage_name, why)
                 elif stage.matrix is not None and stage.matrix.dynamic and not stage.matrix_of:
-                    legs = self._expand(name, stage)
+                    legs = expand_dynamic(self, name, stage)
                     if isinstance(legs, str):
                         results[stage_name] = self._fail_unstarted(name, stage, legs)
                         continue
@@ -298,7 +300,7 @@ class Engine:
                     # Who needed the matrix now needs its legs.
                     for other in list(by_name.values()):
                         if stage_name in other.needs and other.name in pending:
-                            by_name[other.name] = _needing(other, stage_name, legs)
+                            by_name[other.name] = needing(other, stage_name, legs)
                 else:
                     task = asyncio.create_task(self._run_stage(name, stage))
                     running[task] = stage_name
@@ -308,7 +310,7 @@ class Engine:
             for task in done:
                 finished = running.pop(task)
                 results[finished] = task.result()
-                self._fail_fast(name, by_name[finished], results[finished], view, running)
+                fail_fast(self, name, by_name[finished], results[finished], view, running)
         failed = [
             n
             for n, st in results.items()
@@ -332,21 +334,6 @@ class Engine:
         self._emit(PhaseFinished(self.run_id, time.time(), name, status, reason))
         return status
 
-    def _fail_fast(self, phase, stage: Stage, status: Status, view: PhaseView, running) -> None:
-        """A failed leg of a fail_fast matrix cancels its running siblings; the rest skip."""
-        spec = stage.matrix
-        if not stage.matrix_of or spec is None or not spec.fail_fast:
-            return
-        if self._satisfies(stage, status) or status is Status.SKIPPED or self._cancelled.is_set():
-            return
-        if stage.matrix_of in view.failed_groups:
-            return
-        view.failed_groups.add(stage.matrix_of)
-        why = f"fail_fast: {stage.name} failed"
-        for other in running.values():
-            if other != stage.name and other.startswith(stage.matrix_of + "["):
-                self.cancel_stage(phase, other, why)
-
     def _condition_context(self, stage: Stage) -> Context:
         env = {**self.environ, **self.pipeline.env, **self.exported_env, **stage.env}
         return Context(self._branch(), env, stage.matrix_values, self._changes().any)
@@ -369,29 +356,6 @@ class Engine:
         if any("changed" in t for t in texts):
             changes = self._changes()
             await asyncio.to_thread(lambda: changes.files)
-
-    def _expand(self, phase: str, stage: Stage) -> list[Stage] | str:
-        """A dynamic matrix's legs from the outputs it reads (announced), or why not."""
-        from cdtui.config.matrix import MatrixError, make_legs, resolve
-        from cdtui.engine.interpolate import InterpolationError, expand
-
-        values = self.scope.values()
-        try:
-            spec = resolve(stage.matrix, lambda ref: expand(ref, values, shell=False))
-            legs = make_legs(stage, spec)
-        except (MatrixError, InterpolationError) as error:
-            return f"matrix: {error}"
-        self._emit(
-            StagesExpanded(
-                self.run_id,
-                time.time(),
-                phase,
-                stage.name,
-                tuple(leg.name for leg in legs),
-                tuple(self.masker.mask_text(leg.command_text) for leg in legs),
-            )
-        )
-        return legs
 
     def _fail_unstarted(self, phase: str, stage: Stage, reason: str) -> Status:
         self._emit(
@@ -431,6 +395,9 @@ class Engine:
                 await held.enter_async_context(self._bounds(phase, stage))
                 if self._cancelled.is_set():
                     return self._skip(phase, stage.name, f"run {self._cancel_reason}")
+                if stage.matrix_of in self._tripped.get(phase, ()):
+                    why = f"fail_fast: another leg of {stage.matrix_of!r} failed"
+                    return self._skip(phase, stage.name, why)
                 result, duration = await self._attempt(phase, stage, attempt)
             retry = (
                 result.status in RETRYABLE
@@ -496,76 +463,10 @@ class Engine:
             if not ctx.has_started:
                 ctx.started(stage.command_text)
         if not stage.on:
-            self._take_outputs(phase, stage, attempt)
+            take_outputs(self, phase, stage, attempt)
         if kind.keeps_outputs(stage):
             result = await keep_outputs(ctx, result)
         return result, time.monotonic() - began
-
-    def _handoff_files(self, phase: str, stage: Stage, attempt: int) -> tuple[Path, Path]:
-        from cdtui.engine.outputs import paths_for
-        from cdtui.store.paths import state_dir
-
-        logs = state_dir(self.project_dir) / "logs"
-        return paths_for(logs, self.run_id, phase, stage.name, attempt)
-
-    def _take_outputs(self, phase: str, stage: Stage, attempt: int) -> None:
-        """The attempt's $CDTUI_OUTPUT and $CDTUI_ENV: published, exported, recorded (masked)."""
-        from cdtui.engine.outputs import parse_file
-
-        output_file, env_file = self._handoff_files(phase, stage, attempt)
-        if not (output_file.exists() or env_file.exists()):
-            return
-        shown = f"{stage.name}: $CDTUI_OUTPUT"
-        outputs = parse_file(output_file, shown)
-        env = parse_file(env_file, f"{stage.name}: $CDTUI_ENV", env=True)
-        for text in outputs.warnings + env.warnings:
-            self.notice("warning", text, phase, stage.name)
-        if outputs.values:
-            self.scope.publish("stages", stage.name, {"outputs": dict(outputs.values)})
-        self.exported_env.update(env.values)
-        mask = self.masker.mask_text
-        self._emit(
-            OutputsPublished(
-                self.run_id,
-                time.time(),
-                phase,
-                stage.name,
-                attempt,
-                tuple((k, mask(v)) for k, v in outputs.values.items()),
-                tuple((k, mask(v)) for k, v in env.values.items()),
-            )
-        )
-
-    def _carry_outputs(self) -> None:
-        """Outputs a planned stage references from a stage this run leaves out (``--phase``
-        after a gated run): the newest stored ones, as recorded (masked)."""
-        from cdtui.engine.interpolate import references
-        from cdtui.engine.outputs import latest
-        from cdtui.store.db import RunDB
-        from cdtui.store.paths import state_dir
-
-        planned = {s.name for p in self.plan.phases for s in p.stages}
-        wanted = set()
-        for stage in (s for p in self.plan.phases for s in p.stages):
-            for ref in references(" ".join(_command_texts(stage))):
-                parts = ref.split(".")
-                if parts[0] == "stages" and len(parts) > 1 and parts[1] not in planned:
-                    wanted.add(parts[1])
-        db_path = state_dir(self.project_dir) / "runs.db"
-        if not wanted or not db_path.is_file():
-            return
-        where = [(p.name, s.name) for p in self.pipeline.phases for s in p.stages]
-        try:
-            db = RunDB(db_path)
-            try:
-                found = latest(db, [key for key in where if key[1] in wanted])
-            finally:
-                db.close()
-        except Exception as error:  # an unreadable store: the references fail, named, later
-            self.notice("warning", f"stored stage outputs unreadable: {error}")
-            return
-        for (_phase, name), parsed in found.items():
-            self.scope.publish("stages", name, {"outputs": parsed.values})
 
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""
@@ -576,8 +477,10 @@ class Engine:
             CDTUI_STAGE=stage.name,
             CDTUI_ATTEMPT=str(attempt),
         )
+        for axis, value in stage.matrix_values.items():
+            env[f"CDTUI_MATRIX_{_env_name(axis)}"] = value
         if not stage.on:  # files on this machine: a remote host could not write them
-            output_file, env_file = self._handoff_files(phase, stage, attempt)
+            output_file, env_file = handoff_files(self, phase, stage.name, attempt)
             output_file.parent.mkdir(parents=True, exist_ok=True)
             for path in (output_file, env_file):
                 path.unlink(missing_ok=True)  # only this attempt's lines count
@@ -585,18 +488,5 @@ class Engine:
         return env
 
 
-def _needing(stage: Stage, matrix: str, legs: list[Stage]) -> Stage:
-    """``stage`` with its need of a dynamic matrix replaced by that matrix's legs."""
-    needs = [leg.name for n in stage.needs for leg in (legs if n == matrix else [])]
-    needs = [n for n in stage.needs if n != matrix] + needs
-    kept = (stage._matrix_values, stage._matrix_of)
-    copy = stage.model_copy(update={"needs": needs})
-    copy._matrix_values, copy._matrix_of = kept
-    return copy
-
-
-def _command_texts(stage: Stage) -> list[str]:
-    """Every command text of a stage where ``${…}`` may appear (run, steps)."""
-    run = stage.run
-    texts = [run] if isinstance(run, str) else list(run or [])
-    return texts
+def _env_name(axis: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in axis).upper()

@@ -11,6 +11,7 @@ stored, masked values.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 from cdtui.store.logs import log_path
 
 if TYPE_CHECKING:
+    from cdtui.config.models import Stage
+    from cdtui.engine.engine import Engine
     from cdtui.store.db import RunDB
 
 MAX_BYTES = 1 << 20  # a runaway writer is cut, said in a warning
@@ -135,3 +138,82 @@ def run_outputs(db: RunDB, run_id: int) -> dict[str, dict[str, str]]:
     for stage, key, value in rows:
         found.setdefault(stage, {})[key] = value
     return found
+
+
+# -- the engine's side ----------------------------------------------------------------------------
+
+
+def handoff_files(engine: Engine, phase: str, stage: str, attempt: int) -> tuple[Path, Path]:
+    from cdtui.store.paths import state_dir
+
+    logs = state_dir(engine.project_dir) / "logs"
+    return paths_for(logs, engine.run_id, phase, stage, attempt)
+
+
+def take_outputs(engine: Engine, phase: str, stage: Stage, attempt: int) -> None:
+    """The attempt's $CDTUI_OUTPUT and $CDTUI_ENV: published, exported, recorded (masked)."""
+    from cdtui.engine.events import OutputsPublished
+
+    output_file, env_file = handoff_files(engine, phase, stage.name, attempt)
+    if not (output_file.exists() or env_file.exists()):
+        return
+    outputs = parse_file(output_file, f"{stage.name}: $CDTUI_OUTPUT")
+    env = parse_file(env_file, f"{stage.name}: $CDTUI_ENV", env=True)
+    for text in outputs.warnings + env.warnings:
+        engine.notice("warning", text, phase, stage.name)
+    if outputs.values:
+        engine.scope.publish("stages", stage.name, {"outputs": dict(outputs.values)})
+    engine.exported_env.update(env.values)
+    mask = engine.masker.mask_text
+    engine.bus.emit(
+        OutputsPublished(
+            engine.run_id,
+            time.time(),
+            phase,
+            stage.name,
+            attempt,
+            tuple((k, mask(v)) for k, v in outputs.values.items()),
+            tuple((k, mask(v)) for k, v in env.values.items()),
+        )
+    )
+
+
+def command_texts(stage: Stage) -> list[str]:
+    """Every command text of a stage where ``${…}`` may appear (run, steps)."""
+    run = stage.run
+    texts = [run] if isinstance(run, str) else list(run or [])
+    if stage.kind == "steps":
+        texts += [step.run for step in stage.spec.steps]
+    return texts
+
+
+def carry_outputs(engine: Engine) -> None:
+    """Outputs a planned stage references from a stage this run leaves out (``--phase``
+    after a gated run): the newest stored ones, as recorded (masked)."""
+    from cdtui.engine.interpolate import references
+    from cdtui.store.db import RunDB
+    from cdtui.store.paths import state_dir
+
+    planned = [s for p in engine.plan.phases for s in p.stages]
+    names = {s.name for s in planned}
+    wanted = set()
+    for stage in planned:
+        for ref in references(" ".join(command_texts(stage))):
+            parts = ref.split(".")
+            if parts[0] == "stages" and len(parts) > 1 and parts[1] not in names:
+                wanted.add(parts[1])
+    db_path = state_dir(engine.project_dir) / "runs.db"
+    if not wanted or not db_path.is_file():
+        return
+    where = [(p.name, s.name) for p in engine.pipeline.phases for s in p.stages]
+    try:
+        db = RunDB(db_path)
+        try:
+            found = latest(db, [key for key in where if key[1] in wanted])
+        finally:
+            db.close()
+    except Exception as error:  # an unreadable store: the references fail, named, later
+        engine.notice("warning", f"stored stage outputs unreadable: {error}")
+        return
+    for (_phase, name), parsed in found.items():
+        engine.scope.publish("stages", name, {"outputs": parsed.values})

@@ -18,6 +18,7 @@ from cdtui.engine.events import (
     RunFinished,
     RunStarted,
     StageFinished,
+    StagesExpanded,
     StageStarted,
     Status,
 )
@@ -104,6 +105,8 @@ class RunState:
             st.status, st.reason, st.exit_code = event.status, event.reason, event.exit_code
             st.finished, st.will_retry = event.at, event.will_retry
             st.attempt = max(st.attempt, event.attempt)
+        elif isinstance(event, StagesExpanded):
+            self._expanded(event)
         elif isinstance(event, PhaseStarted):
             self.phases.setdefault(event.phase, PhaseState(event.phase)).status = Status.RUNNING
         elif isinstance(event, PhaseFinished):
@@ -120,6 +123,22 @@ class RunState:
             self.finished, self.reason, self.user = None, "", event.user
         elif isinstance(event, RunFinished):
             self.status, self.finished, self.reason = event.status, event.at, event.reason
+
+    def _expanded(self, event: StagesExpanded) -> None:
+        """A dynamic matrix's legs take its place in the tree, in order."""
+        ps = self.phases.setdefault(event.phase, PhaseState(event.phase))
+        commands = list(event.commands) + [""] * len(event.legs)
+        rebuilt: dict[str, StageState] = {}
+        for name, st in ps.stages.items():
+            if name != event.stage:
+                rebuilt[name] = st
+                continue
+            for leg, command in zip(event.legs, commands, strict=False):
+                rebuilt[leg] = ps.stages.get(leg) or StageState(event.phase, leg, command=command)
+        if event.stage not in ps.stages:
+            for leg, command in zip(event.legs, commands, strict=False):
+                rebuilt.setdefault(leg, StageState(event.phase, leg, command=command))
+        ps.stages = rebuilt
 
     @classmethod
     def from_store(cls, store: RunStore, run_id: int, pipeline: Pipeline | None = None) -> RunState:
@@ -148,6 +167,10 @@ class RunState:
                 record.exit_code,
             )
             st.command = getattr(record, "command", "") or st.command
+        for ps in state.phases.values():  # a dynamic matrix that ran shows its legs only
+            for name in [n for n, st in ps.stages.items() if st.status is Status.PENDING]:
+                if any(other.startswith(name + "[") for other in ps.stages):
+                    del ps.stages[name]
         state.approvals = list(store.approvals(run_id))
         stored = store.phases(run_id)  # phase_states: what the engine said of each phase
         for name in stored:
