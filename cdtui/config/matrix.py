@@ -71,6 +71,8 @@ def parse_spec(raw: Any) -> MatrixSpec:
             continue
         if not isinstance(key, str) or not key.replace("_", "a").replace("-", "a").isalnum():
             raise MatrixError(f"{key!r} is not an axis name (letters, digits, _ and -)")
+        if isinstance(key, str) and key.replace("-", "_") in KEYWORDS:
+            raise MatrixError(f"{key!r}: did you mean {key.replace('-', '_')!r}?")
         if isinstance(value, str) and "${" in value:
             axes[key] = value.strip()
         elif isinstance(value, list) and value:

@@ -183,7 +183,8 @@ def command_texts(stage: Stage) -> list[str]:
     run = stage.run
     texts = [run] if isinstance(run, str) else list(run or [])
     if stage.kind == "steps":
-        texts += [step.run for step in stage.spec.steps]
+        for step in stage.spec.steps:
+            texts += [step.run] if isinstance(step.run, str) else step.run
     return texts
 
 

@@ -21,12 +21,26 @@ from cdtui.engine.events import (
     StagesExpanded,
     StageStarted,
     Status,
+    StepFinished,
+    StepStarted,
 )
 
 if TYPE_CHECKING:
     from cdtui.config.models import Pipeline
     from cdtui.engine.plan import Plan
     from cdtui.store import RunStore
+
+
+@dataclass
+class StepState:
+    """One of a stage's ``steps:`` in its latest attempt."""
+
+    name: str
+    status: Status = Status.PENDING
+    started: float | None = None
+    duration: float | None = None
+    reason: str = ""
+    exit_code: int | None = None
 
 
 @dataclass
@@ -42,6 +56,7 @@ class StageState:
     exit_code: int | None = None
     command: str = ""
     will_retry: bool = False
+    steps: dict[str, StepState] = field(default_factory=dict)  # steps: of the latest attempt
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -100,6 +115,15 @@ class RunState:
                 None,
             )
             st.host, st.command, st.reason, st.exit_code = event.host, event.command, "", None
+            st.steps = {}
+        elif isinstance(event, StepStarted):
+            st = self.stage(event.phase, event.stage)
+            st.steps[event.step] = StepState(event.step, Status.RUNNING, event.at)
+        elif isinstance(event, StepFinished):
+            st = self.stage(event.phase, event.stage)
+            step = st.steps.setdefault(event.step, StepState(event.step))
+            step.status, step.duration = event.status, event.duration
+            step.reason, step.exit_code = event.reason, event.exit_code
         elif isinstance(event, StageFinished):
             st = self.stage(event.phase, event.stage)
             st.status, st.reason, st.exit_code = event.status, event.reason, event.exit_code

@@ -15,6 +15,7 @@ from cdtui.stages.context import Cancellable, StageContext
 from cdtui.stages.release import ReleaseKind
 from cdtui.stages.rollback import RollbackKind
 from cdtui.stages.run import RunKind
+from cdtui.stages.steps import StepsKind
 
 __all__ = [
     "Cancellable",
@@ -30,3 +31,4 @@ __all__ = [
 register(RunKind())
 register(ReleaseKind())
 register(RollbackKind())
+register(StepsKind())
