@@ -41,6 +41,7 @@ from cdtui.engine.locks import Capacity, NamedLocks
 from cdtui.engine.masking import SecretMasker
 from cdtui.engine.outputs import carry_outputs, handoff_files, take_outputs
 from cdtui.engine.plan import PhasePlan, Plan
+from cdtui.engine.workspace import clean_checkout, record_commit
 from cdtui.runners.local import ProcessResult
 
 if TYPE_CHECKING:
@@ -193,8 +194,10 @@ class Engine:
             )
         )
         status, reason = Status.SUCCEEDED, ""
+        tested = None
         try:
             carry_outputs(self)
+            tested = asyncio.ensure_future(record_commit(self))
             await self._prefetch_conditions()
             failed_at = ""
             for phase_plan in self.plan.phases:
@@ -222,6 +225,8 @@ class Engine:
             self.status = status
             if self._ssh is not None:
                 await self._ssh.close()
+            if tested is not None:
+                await tested
             self._emit(RunFinished(self.run_id, time.time(), status, self.masker.mask_text(reason)))
         return status
 
@@ -448,11 +453,25 @@ class Engine:
             yield
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
+        began = time.monotonic()
+        async with clean_checkout(self, phase, stage, attempt) as workdir:
+            if isinstance(workdir, ProcessResult):  # the checkout could not be made
+                ctx = stage_context(self, phase, stage, attempt)
+                ctx.started(stage.command_text)
+                ctx.close()
+                return workdir, time.monotonic() - began
+            result = await self._in_workspace(phase, stage, attempt, workdir)
+        return result, time.monotonic() - began
+
+    async def _in_workspace(
+        self, phase: str, stage: Stage, attempt: int, workdir: Path | None
+    ) -> ProcessResult:
         from cdtui.stages import kind_of
 
         kind = kind_of(stage)
         ctx = stage_context(self, phase, stage, attempt)
-        began = time.monotonic()
+        if workdir is not None:  # checkout: clean: the stage's files and artifacts are there
+            ctx.project_dir = workdir
         try:
             result = await kind.run(ctx)
         except Exception as error:  # a kind's bug fails its stage, never the run's record
@@ -466,7 +485,7 @@ class Engine:
             take_outputs(self, phase, stage, attempt)
         if kind.keeps_outputs(stage):
             result = await keep_outputs(ctx, result)
-        return result, time.monotonic() - began
+        return result
 
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""

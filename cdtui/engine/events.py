@@ -195,3 +195,12 @@ class StepFinished(Event):
     exit_code: int | None = None
     duration: float = 0.0
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitTested(Event):
+    """The git commit a run tested (HEAD when it began); ``dirty``: the working tree differed,
+    so stages without ``checkout: clean`` saw more than the commit."""
+
+    commit: str
+    dirty: bool = False

@@ -22,6 +22,7 @@ from typing import Any
 
 from cdtui.engine.events import (
     ArtifactStored,
+    CommitTested,
     Event,
     GateApproved,
     GateWaiting,
@@ -113,6 +114,7 @@ class RunStore:
             AlertRaised: self._alert_raised,
             CommitReleased: self._commit_released,
             OutputsPublished: self._outputs_published,
+            CommitTested: self._commit_tested,
         }
         _open_stores.add(self)
 
@@ -302,6 +304,15 @@ class RunStore:
         where = (e.run_id, e.phase, e.stage, e.attempt)
         self._write(lambda db: outputs.insert(db, *where, rows, e.at), e)
 
+    def _commit_tested(self, e: CommitTested) -> None:
+        row = (e.run_id, e.commit, int(e.dirty), e.at)
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO run_commits (run_id, git_commit, dirty, at) VALUES (?, ?, ?, ?)", row
+            ),
+            e,
+        )
+
     # -- reading ---------------------------------------------------------------------------------
     # Each read first lets this process's queued rows land (unless runs.db is locked elsewhere).
 
@@ -404,6 +415,14 @@ class RunStore:
     def runs_with_artifact(self, sha256: str) -> list[int]:
         """Run ids, ascending, whose attempts stored exactly these bytes."""
         return self._reads.runs_with_artifact(sha256)
+
+    def tested_commit(self, run_id: int) -> tuple[str, bool] | None:
+        """(commit, working tree was dirty) that the run tested, if it ran in a git repository."""
+        row = self._reads.execute(
+            "SELECT git_commit, dirty FROM run_commits WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return (row[0], bool(row[1])) if row else None
 
     def outputs(self, run_id: int) -> dict[str, dict[str, str]]:
         """What each stage of the run wrote to $CDTUI_OUTPUT (masked), by stage."""
