@@ -69,9 +69,8 @@ def checkout_dir(state: Path, run_id: int, phase: str, stage: str, attempt: int)
     return state / "checkouts" / str(run_id) / slug(phase) / f"{slug(stage)}.{attempt}"
 
 
-def make(project_dir: Path, target: Path, *, submodules: bool = True) -> CleanCheckout:
-    """A detached worktree of HEAD at ``target`` (which must not exist)."""
-    found = revision(project_dir)
+def make(found: Revision | None, target: Path, *, submodules: bool = True) -> CleanCheckout:
+    """A detached worktree of ``found`` (the run's revision) at ``target``."""
     if found is None:
         raise CheckoutError(
             "checkout: clean needs a git repository with a commit; run git init and commit, "
@@ -106,9 +105,9 @@ def make(project_dir: Path, target: Path, *, submodules: bool = True) -> CleanCh
 def remove(top: Path, target: Path) -> None:
     """The worktree and its registration; a directory git no longer knows is deleted anyway."""
     _git(top, "worktree", "remove", "--force", str(target), check=False)
-    if target.exists():
+    if target.exists():  # git no longer knew it: delete it, and forget its registration
         shutil.rmtree(target, ignore_errors=True)
-    _git(top, "worktree", "prune", check=False)
+        _git(top, "worktree", "prune", check=False)
     parent = target.parent
     for _ in range(3):  # empty STAGE/PHASE/RUN directories go with it
         try:

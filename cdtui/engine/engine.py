@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
 import time
@@ -98,6 +99,8 @@ class Engine:
         self._slots = Capacity(self.options.jobs)  # cpu units: --jobs, resources: {cpu: N}
         self._locks = NamedLocks()  # lock: NAME
         self._groups: dict[tuple[str, str], asyncio.Semaphore] = {}  # a matrix's max_parallel
+        self._made_dirs: set[Path] = set()
+        self._revision: asyncio.Future | None = None  # the commit under test (workspace.py)
         self._tripped: dict[str, set[str]] = {}  # phase -> matrices whose fail_fast tripped
         self._branch_name: str | None = None
         self._changed: Changes | None = None
@@ -115,6 +118,13 @@ class Engine:
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """A synchronous subscriber on the bus this run fires on (see ``EventBus``)."""
         return self.bus.subscribe(subscriber)
+
+    @functools.cached_property
+    def logs_dir(self) -> Path:
+        """Where attempts' logs and side files go (the state dir is fixed for a run)."""
+        from cdtui.store.paths import state_dir
+
+        return state_dir(self.project_dir) / "logs"
 
     def _emit(self, event: Event) -> None:
         self.bus.emit(event)
@@ -500,9 +510,9 @@ class Engine:
             env[f"CDTUI_MATRIX_{_env_name(axis)}"] = value
         if not stage.on:  # files on this machine: a remote host could not write them
             output_file, env_file = handoff_files(self, phase, stage.name, attempt)
-            output_file.parent.mkdir(parents=True, exist_ok=True)
-            for path in (output_file, env_file):
-                path.unlink(missing_ok=True)  # only this attempt's lines count
+            if output_file.parent not in self._made_dirs:  # per attempt: no file to clear
+                output_file.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(output_file.parent)
             env.update(CDTUI_OUTPUT=str(output_file), CDTUI_ENV=str(env_file))
         return env
 

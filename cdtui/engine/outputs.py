@@ -144,10 +144,7 @@ def run_outputs(db: RunDB, run_id: int) -> dict[str, dict[str, str]]:
 
 
 def handoff_files(engine: Engine, phase: str, stage: str, attempt: int) -> tuple[Path, Path]:
-    from cdtui.store.paths import state_dir
-
-    logs = state_dir(engine.project_dir) / "logs"
-    return paths_for(logs, engine.run_id, phase, stage, attempt)
+    return paths_for(engine.logs_dir, engine.run_id, phase, stage, attempt)
 
 
 def take_outputs(engine: Engine, phase: str, stage: Stage, attempt: int) -> None:

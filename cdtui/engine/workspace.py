@@ -12,7 +12,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdtui.engine.checkout import CheckoutError, checkout_dir, make, remove, revision
+from cdtui.engine.checkout import (
+    CheckoutError,
+    Revision,
+    checkout_dir,
+    make,
+    remove,
+    revision,
+)
 from cdtui.engine.events import CommitTested, Status
 from cdtui.runners.local import ProcessResult
 from cdtui.store.paths import state_dir
@@ -48,9 +55,13 @@ async def clean_checkout(
     target = checkout_dir(state_dir(engine.project_dir), engine.run_id, phase, stage.name, attempt)
     began = time.monotonic()
     try:
-        made = await asyncio.to_thread(make, engine.project_dir, target, submodules=spec.submodules)
+        found = await tested_revision(engine)
+        made = await asyncio.to_thread(make, found, target, submodules=spec.submodules)
     except CheckoutError as error:
         yield ProcessResult(Status.FAILED, None, str(error))
+        return
+    except Exception as error:  # a bug here fails the stage, never the run's record
+        yield ProcessResult(Status.FAILED, None, f"checkout: clean crashed: {error!r}")
         return
     took = time.monotonic() - began
     engine.notice(
@@ -70,8 +81,16 @@ async def clean_checkout(
             await asyncio.to_thread(remove, made.revision.top, made.path)
 
 
+async def tested_revision(engine: Engine) -> Revision | None:
+    """HEAD and the tree's state when the run began: read once (git in a thread), shared by
+    the run's record and every clean checkout, so all legs test the same commit."""
+    if engine._revision is None:
+        engine._revision = asyncio.ensure_future(asyncio.to_thread(revision, engine.project_dir))
+    return await engine._revision
+
+
 async def record_commit(engine: Engine) -> None:
     """The run's ``CommitTested`` (nothing outside a git repository)."""
-    found = await asyncio.to_thread(revision, engine.project_dir)
+    found = await tested_revision(engine)
     if found is not None:
         engine.bus.emit(CommitTested(engine.run_id, time.time(), found.commit, bool(found.dirty)))
