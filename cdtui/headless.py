@@ -28,6 +28,7 @@ from cdtui.engine.events import (
     RunFinished,
     StageFinished,
     StageOutput,
+    StagesExpanded,
     StageStarted,
     Status,
 )
@@ -125,6 +126,11 @@ class HeadlessRenderer:
             self.console.print(
                 f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
+            )
+        elif isinstance(event, StagesExpanded):
+            legs = escape(", ".join(event.legs))
+            self.console.print(
+                f"[dim]  matrix {escape(event.stage)}: {len(event.legs)} legs ({legs})[/]"
             )
         elif isinstance(event, RunFinished):
             self.flush_partials(0)

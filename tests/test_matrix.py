@@ -185,3 +185,51 @@ phases:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "py=3.11" in done.stdout and "py=3.12" in done.stdout
     assert "test[py=3.12]" in done.stdout and "lint" not in done.stdout
+
+
+def test_a_dynamic_matrix_in_a_headless_run(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+project: t
+phases:
+  - name: P
+    stages:
+      - {name: plan, run: "echo 'dbs=[\\"a\\", \\"b\\"]' >> $CDTUI_OUTPUT"}
+      - name: test
+        needs: [plan]
+        matrix: {db: "${stages.plan.outputs.dbs}"}
+        run: 'echo db=${matrix.db}'
+""",
+    )
+    done = cdtui("run", "--headless", ".", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "matrix test: 2 legs (test[db=a], test[db=b])" in done.stdout
+    assert "db=a" in done.stdout and "db=b" in done.stdout
+
+
+async def test_the_console_tree_shows_the_legs_of_a_dynamic_matrix(tmp_path: Path):
+    from cdtui.ui.app import CdtuiApp
+    from tests.test_console import main_screen, project, run_status, wait_for
+
+    text = """\
+project: t
+phases:
+  - name: P
+    stages:
+      - {name: plan, run: "echo 'n=[1, 2]' >> $CDTUI_OUTPUT"}
+      - {name: test, needs: [plan], matrix: {n: "${stages.plan.outputs.n}"}, run: 'true'}
+      - {name: after, needs: [test], run: 'true'}
+"""
+    app = CdtuiApp(project(tmp_path, text))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tree = main_screen(app).phase_tree
+        names = [str(n.label) for n in tree.root.children[0].children]
+        assert any("test" in n for n in names) and len(names) == 3  # before: the matrix
+        await pilot.press("r")
+        await wait_for(pilot, lambda: run_status(app) is Status.SUCCEEDED)
+        tree.refresh_labels()
+        await pilot.pause()
+        names = [str(n.label).split()[1] for n in tree.root.children[0].children]
+        assert names == ["plan", "test[n=1]", "test[n=2]", "after"]

@@ -106,3 +106,28 @@ phases:
         labels = [str(child.label) for child in build.children]
         assert len(labels) == 2
         assert labels[0].startswith("✓ wheel") and labels[1].startswith("✗ check")
+
+
+def test_history_rebuilds_the_steps_from_the_store(tmp_path: Path) -> None:
+    from cdtui.engine.state import RunState
+    from cdtui.store import RunStore
+    from tests.test_headless_cli import cdtui, write
+
+    write(
+        tmp_path,
+        "project: t\nphases:\n  - name: P\n    stages:\n      - name: b\n        steps:\n"
+        "          - {name: one, run: 'true'}\n          - {name: two, run: 'exit 7'}\n"
+        "          - {name: three, run: 'true'}\n",
+    )
+    done = cdtui("run", "--headless", ".", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "── step 2/3: two ──" in done.stdout
+    with RunStore(tmp_path) as store:
+        state = RunState.from_store(store, 1)
+    steps = state.phases["P"].stages["b"].steps
+    assert [(s.name, s.status, s.exit_code) for s in steps.values()] == [
+        ("one", Status.SUCCEEDED, 0),
+        ("two", Status.FAILED, 7),
+        ("three", Status.SKIPPED, None),
+    ]
+    assert steps["two"].duration is not None and steps["two"].duration > 0

@@ -191,6 +191,14 @@ class RunState:
                 record.exit_code,
             )
             st.command = getattr(record, "command", "") or st.command
+        for phase, stage, attempt, step, status, at, code, took, why in store.steps(run_id):
+            st = state.stage(phase, stage)
+            if attempt != st.attempt:
+                continue  # an earlier attempt's steps
+            found = st.steps.setdefault(step, StepState(step))
+            found.status, found.exit_code, found.reason = Status(status), code, why
+            found.started = found.started or at
+            found.duration = took
         for ps in state.phases.values():  # a dynamic matrix that ran shows its legs only
             for name in [n for n, st in ps.stages.items() if st.status is Status.PENDING]:
                 if any(other.startswith(name + "[") for other in ps.stages):

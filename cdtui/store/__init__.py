@@ -37,6 +37,8 @@ from cdtui.engine.events import (
     StageOutput,
     StageStarted,
     Status,
+    StepFinished,
+    StepStarted,
 )
 from cdtui.release.events import AlertRaised, ColourDeployed, CommitReleased
 from cdtui.runners.proctree import RUNNING
@@ -115,6 +117,8 @@ class RunStore:
             CommitReleased: self._commit_released,
             OutputsPublished: self._outputs_published,
             CommitTested: self._commit_tested,
+            StepStarted: self._step_changed,
+            StepFinished: self._step_changed,
         }
         _open_stores.add(self)
 
@@ -304,6 +308,22 @@ class RunStore:
         where = (e.run_id, e.phase, e.stage, e.attempt)
         self._write(lambda db: outputs.insert(db, *where, rows, e.at), e)
 
+    def _step_changed(self, e: StepStarted | StepFinished) -> None:
+        if isinstance(e, StepStarted):
+            row = (*(e.run_id, e.phase, e.stage, e.attempt, e.step, e.index), "RUNNING", e.at)
+            row += (None, None, "")
+        else:
+            row = (*(e.run_id, e.phase, e.stage, e.attempt, e.step, e.index), e.status, e.at)
+            row += (e.exit_code, e.duration, e.reason)
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO step_states (run_id, phase, stage, attempt, step, idx, status, at,"
+                " exit_code, duration, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            ),
+            e,
+        )
+
     def _commit_tested(self, e: CommitTested) -> None:
         row = (e.run_id, e.commit, int(e.dirty), e.at)
         self._write(
@@ -415,6 +435,15 @@ class RunStore:
     def runs_with_artifact(self, sha256: str) -> list[int]:
         """Run ids, ascending, whose attempts stored exactly these bytes."""
         return self._reads.runs_with_artifact(sha256)
+
+    def steps(self, run_id: int) -> list[tuple]:
+        """(phase, stage, attempt, step, status, at, exit_code, duration, reason) rows, oldest
+        first: each step's newest row is its state."""
+        return self._reads.execute(
+            "SELECT phase, stage, attempt, step, status, at, exit_code, duration, reason"
+            " FROM step_states WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
 
     def tested_commit(self, run_id: int) -> tuple[str, bool] | None:
         """(commit, working tree was dirty) that the run tested, if it ran in a git repository."""
