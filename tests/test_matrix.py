@@ -12,7 +12,7 @@ from cdtui.engine.plan import make_plan
 from cdtui.engine.state import RunState
 from tests.conftest import pipeline_of
 from tests.test_headless_cli import cdtui, write
-from tests.test_outputs import load_errors
+from tests.test_outputs import ONE_PHASE, load_errors
 
 RECORD = 'echo "${matrix.python} $CDTUI_MATRIX_PYTHON ${matrix.db} $CDTUI_STAGE" >> legs.txt'
 
@@ -170,11 +170,8 @@ def test_matrix_errors_are_located(tmp_path: Path) -> None:
 def test_headless_run_shows_legs_and_stage_selects_them_all(tmp_path: Path) -> None:
     write(
         tmp_path,
-        """\
-project: t
-phases:
-  - name: P
-    stages:
+        ONE_PHASE
+        + """\
       - {name: lint, run: 'true'}
       - name: test
         run: 'echo "py=${matrix.py}"'
@@ -190,11 +187,8 @@ phases:
 def test_a_dynamic_matrix_in_a_headless_run(tmp_path: Path) -> None:
     write(
         tmp_path,
-        """\
-project: t
-phases:
-  - name: P
-    stages:
+        ONE_PHASE
+        + """\
       - {name: plan, run: "echo 'dbs=[\\"a\\", \\"b\\"]' >> $CDTUI_OUTPUT"}
       - name: test
         needs: [plan]

@@ -77,9 +77,12 @@ async def test_a_failed_reference_names_what_exists(make_engine):
     assert "it has: ver" in events.final("b").reason or "'ver'" in events.final("b").reason
 
 
+ONE_PHASE = "project: t\nphases:\n  - name: P\n    stages:\n"  # stage lines follow, at 6
+
+
 def load_errors(tmp_path: Path, stages: str) -> str:
     """Every located error of a one-phase pipeline whose stages are ``stages`` (YAML lines)."""
-    path = write(tmp_path, f"project: t\nphases:\n  - name: P\n    stages:\n{stages}")
+    path = write(tmp_path, ONE_PHASE + stages)
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     return format_errors(caught.value.errors)
