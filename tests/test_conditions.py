@@ -141,3 +141,18 @@ async def test_conditions_decide_with_real_git_and_env(tmp_path: Path) -> None:
     assert final["on-dev"].reason == 'if: branch == "dev" is false'
     assert final["docs"].reason == 'if: changed("docs/**") is false'
     assert final["normal"].reason == "an earlier phase failed"
+
+
+def test_dry_run_says_when_and_if(tmp_path: Path) -> None:
+    from tests.test_headless_cli import cdtui, write
+    from tests.test_outputs import ONE_PHASE
+
+    write(
+        tmp_path,
+        ONE_PHASE + "      - {name: a, run: 'true', if: 'branch == \"main\"', lock: db}\n"
+        "      - {name: b, run: 'true', when: on_failure}\n",
+    )
+    done = cdtui("run", "--dry-run", ".", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'if: branch == "main"' in done.stdout and "lock db" in done.stdout
+    assert done.stdout.index("step 2:") < done.stdout.index("when: on_failure")  # after a

@@ -6,7 +6,7 @@ and the store all say the same sentence.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cdtui.config.conditions import Context
@@ -28,7 +28,7 @@ class PhaseView:
     failed_groups: set[str] = field(default_factory=set)  # matrices whose fail_fast tripped
 
 
-def implicit_needs(stage: Stage, phase_stages: list[Stage]) -> list[str]:
+def implicit_needs(stage: Stage, phase_stages: Iterable[Stage]) -> list[str]:
     """An ``on_failure`` stage without needs watches every other stage of its phase."""
     if stage.when == "on_failure" and not stage.needs:
         return [s.name for s in phase_stages if s.when != "on_failure" and s is not stage]

@@ -262,9 +262,8 @@ class Engine:
 
     async def _run_phase(self, phase_plan: PhasePlan, run_failed: bool = False) -> Status:
         name = phase_plan.name
-        if run_failed:  # only its always / on_failure stages run: no gate to wait at
-            pass
-        elif phase_plan.phase.gate == "confirm" and not await self._gate(phase_plan):
+        gated = phase_plan.phase.gate == "confirm" and not run_failed  # after a failure: no gate
+        if gated and not await self._gate(phase_plan):
             if self._cancelled.is_set():
                 self._finish_unstarted(phase_plan, {}, f"run {self._cancel_reason}")
                 self._emit(PhaseFinished(self.run_id, time.time(), name, Status.CANCELLED))
@@ -291,7 +290,7 @@ class Engine:
         while pending or running:
             for stage_name in list(pending):
                 stage = by_name[stage_name]
-                needs = [n for n in implicit_needs(stage, list(by_name.values())) if n in selected]
+                needs = [n for n in implicit_needs(stage, by_name.values()) if n in selected]
                 if any(n not in results for n in needs):
                     continue
                 pending.remove(stage_name)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdtui.config.models import Phase, Pipeline, Stage
+from cdtui.engine.eligibility import implicit_needs
 
 
 class PlanError(Exception):
@@ -35,7 +36,8 @@ class PhasePlan:
 
         def level(name: str) -> int:
             if name not in depth:
-                needs = [n for n in by_name[name].needs if n in names]
+                watched = implicit_needs(by_name[name], self.stages)  # on_failure: the phase
+                needs = [n for n in watched if n in names]
                 depth[name] = 1 + max((level(n) for n in needs), default=-1)
             return depth[name]
 
