@@ -60,6 +60,8 @@ async def test_outputs_and_env_reach_later_stages_masked_in_events(make_engine, 
     outputs = dict(published[0].outputs)
     assert outputs["version"] == "1.2.3" and SECRET not in outputs["token"]
     assert dict(published[0].env) == {"SHOP_FLAVOUR": "mint"}
+    kept = engine.logs_dir / "1" / "build" / "version.1.output"
+    assert "token=***" in kept.read_text() and SECRET not in kept.read_text()
 
 
 async def test_a_failed_reference_names_what_exists(make_engine):

@@ -80,7 +80,7 @@ def validate(project_dir: Path, pipeline_file: Path | None) -> None:
     "--jobs",
     type=click.IntRange(1, 256),
     default=None,
-    help="Stages at once (default: CPU count).",
+    help="CPU units for stages at once (default: CPU count; resources: {cpu: N} takes N).",
 )
 @click.option(
     "--approve", "approve", multiple=True, help="Approve this gated phase up front (repeatable)."

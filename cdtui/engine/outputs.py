@@ -156,6 +156,8 @@ def take_outputs(engine: Engine, phase: str, stage: Stage, attempt: int) -> None
         return
     outputs = parse_file(output_file, f"{stage.name}: $CDTUI_OUTPUT")
     env = parse_file(env_file, f"{stage.name}: $CDTUI_ENV", env=True)
+    for path in (output_file, env_file):  # kept beside the log: no secret stays on disk
+        engine.masker.mask_file(path)
     for text in outputs.warnings + env.warnings:
         engine.notice("warning", text, phase, stage.name)
     if outputs.values:
