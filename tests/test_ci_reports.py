@@ -50,10 +50,10 @@ def xmllint() -> str:
 
 def test_junit_report_validates_and_holds_every_stage_leg_and_step(tmp_path: Path) -> None:
     lint = xmllint()
-    write(tmp_path, PIPELINE)
-    done = cdtui("run", "--headless", "--junit", "out/report.xml", ".", cwd=tmp_path)
+    write(tmp_path / "project", PIPELINE)
+    done = cdtui("run", "--headless", "--junit", "out/report.xml", "project", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    report = tmp_path / "out" / "report.xml"
+    report = tmp_path / "out" / "report.xml"  # relative to where cdtui ran, not the project
     checked = subprocess.run(
         [lint, "--noout", "--schema", str(SCHEMA), str(report)], capture_output=True, text=True
     )
@@ -112,7 +112,7 @@ def test_github_actions_gets_groups_annotations_and_a_step_summary(tmp_path: Pat
     out = done.stdout
     assert "::group::Build / compile\n" in out and "::endgroup::" in out
     assert out.count("::group::") == out.count("::endgroup::")
-    error = out.index("::error title=Build / bad failed::exit code 3")
+    error = out.index("::error file=cdtui.yaml,line=6,title=Build / bad failed::exit code 3")
     group = out.index("::group::Build / bad\n")
     assert group < error < out.index("::endgroup::", group)  # in the failed stage's own group
     table = summary.read_text()

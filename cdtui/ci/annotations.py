@@ -61,24 +61,90 @@ def _relative(path: str) -> str:
         return path
 
 
-class GitHubReporter:
-    """``::error`` per failed stage as it fails; the step summary when the run ends."""
+def stage_lines(path: str) -> dict[tuple[str, str], int]:
+    """(phase, stage) -> the line of the stage's ``name:`` in the pipeline file (a release
+    phase's stage: its ``release:`` line); empty when the file does not read."""
+    import yaml
 
-    def __init__(self, out: TextIO | None = None, summary_path: str | None = None) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            root = yaml.compose(handle)
+    except (OSError, yaml.YAMLError):
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    for phase in _items(_value(root, "phases")):
+        name = _value(phase, "name")
+        if name is None:
+            continue
+        for stage in _items(_value(phase, "stages")):
+            stage_name = _value(stage, "name")
+            if stage_name is not None:
+                found[(name.value, stage_name.value)] = stage_name.start_mark.line + 1
+        release = _entry(phase, "release")
+        if release is not None:
+            found[(name.value, "release")] = release[0].start_mark.line + 1
+    return found
+
+
+def _entry(node, key: str) -> tuple | None:
+    """(key node, value node) of ``key`` in a YAML mapping node, else None."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return k, v
+    return None
+
+
+def _value(node, key: str):
+    found = _entry(node, key)
+    return found[1] if found else None
+
+
+def _items(node) -> list:
+    import yaml
+
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+class GitHubReporter:
+    """``::error`` per failed stage as it fails (on the stage's line of the pipeline file);
+    the step summary when the run ends."""
+
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        summary_path: str | None = None,
+        pipeline_file: str = "",
+    ) -> None:
         self.out = out or sys.stdout
         self.summary_path = summary_path or os.environ.get("GITHUB_STEP_SUMMARY", "")
         self.rows: dict[tuple[str, str], StageFinished] = {}
-        self.pipeline_file = ""
+        self.pipeline_file = pipeline_file
+        self._lines: dict[tuple[str, str], int] | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StageFinished) and not event.will_retry:
             self.rows[(event.phase, event.stage)] = event
             if event.status in FAILED:
-                title = f"{event.phase} / {event.stage} {event.status.lower()}"
-                self.out.write(command("error", event.reason or title, title=title) + "\n")
-                self.out.flush()
+                self._annotate(event)
         elif isinstance(event, RunFinished) and self.summary_path:
             self._summary(event)
+
+    def _annotate(self, event: StageFinished) -> None:
+        title = f"{event.phase} / {event.stage} {event.status.lower()}"
+        where: dict[str, object] = {}
+        if self.pipeline_file:
+            if self._lines is None:
+                self._lines = stage_lines(self.pipeline_file)
+            base = event.stage.split("[", 1)[0]  # a matrix leg: its stage's line
+            line = self._lines.get((event.phase, event.stage)) or self._lines.get(
+                (event.phase, base)
+            )
+            if line:
+                where = {"file": _relative(self.pipeline_file), "line": line}
+        self.out.write(command("error", event.reason or title, **where, title=title) + "\n")
 
     def _summary(self, final: RunFinished) -> None:
         icon = {Status.SUCCEEDED: "✅", Status.SKIPPED: "⏭️"}

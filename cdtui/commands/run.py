@@ -131,6 +131,9 @@ def run(
         print_plan(pipeline, plan, str(path), jobs, Console(highlight=False, soft_wrap=True))
         return
     ci_asked = junit is not None or events is not None or plain
+    # Report paths are the caller's (relative to where cdtui was started), not the project's.
+    junit = junit.resolve() if junit is not None else None
+    events = str(Path(events).resolve()) if events not in (None, "-") else events
     if not headless and not ci_asked and sys.stdout.isatty() and sys.stdin.isatty():
         from cdtui.ui.app import CdtuiApp
 
@@ -193,7 +196,7 @@ def run_headless(
     report = report or CiOptions()
     out = sys.stderr if report.events == "-" else sys.stdout
     renderer = HeadlessRenderer(out, color=False if report.plain else None)
-    display, reporters = ci_observers(renderer, report, pipeline.project)
+    display, reporters = ci_observers(renderer, report, pipeline.project, hint_file)
     selection = " ".join(sys.argv[1:]) if selection is None else selection
     try:
         status, run_id = asyncio.run(
@@ -248,7 +251,9 @@ async def _drive(session, plan, options, selection, observers, renderer) -> tupl
         await session.bus.close()
 
 
-def ci_observers(renderer, report: CiOptions, project: str) -> tuple[object, list]:
+def ci_observers(
+    renderer, report: CiOptions, project: str, pipeline_file: str = ""
+) -> tuple[object, list]:
     """The display (grouped per stage inside a CI service) and the reports asked for."""
     from cdtui.ci import ci_service
 
@@ -262,7 +267,7 @@ def ci_observers(renderer, report: CiOptions, project: str) -> tuple[object, lis
         if service == "github":  # annotations in order with the lines: in their stage's group
             from cdtui.ci.annotations import GitHubReporter
 
-            beside.append(GitHubReporter(renderer.out))
+            beside.append(GitHubReporter(renderer.out, pipeline_file=pipeline_file))
         display = GroupedRenderer(renderer, renderer.out, service, beside)
     if report.junit is not None:
         from cdtui.ci.junit import JUnitReport
