@@ -131,3 +131,34 @@ def test_history_rebuilds_the_steps_from_the_store(tmp_path: Path) -> None:
         ("three", Status.SKIPPED, None),
     ]
     assert steps["two"].duration is not None and steps["two"].duration > 0
+
+
+async def test_cancel_and_timeout_reach_the_running_step(make_engine, tmp_path: Path):
+    import asyncio
+    import time
+
+    slow = [{"name": "wait", "run": "touch started; sleep 30"}, {"name": "after", "run": "true"}]
+    pipeline = pipeline_of({"name": "P", "stages": [{"name": "s", "steps": slow}]})
+    engine, events = make_engine(pipeline)
+    running = asyncio.create_task(engine.run())
+    for _ in range(500):
+        if (tmp_path / "started").exists():
+            break
+        await asyncio.sleep(0.01)
+    began = time.monotonic()
+    engine.cancel("cancelled by test")
+    assert await running is Status.CANCELLED
+    assert time.monotonic() - began < 10
+    steps = {e.step: e.status for e in events.of(StepFinished)}
+    assert steps == {"wait": Status.CANCELLED, "after": Status.SKIPPED}
+
+    timed = pipeline_of({"name": "P", "stages": [{"name": "t", "timeout": "1s", "steps": slow}]})
+    engine, events = make_engine(timed)
+    began = time.monotonic()
+    assert await engine.run() is Status.FAILED
+    assert time.monotonic() - began < 10
+    assert events.final("t").status is Status.TIMED_OUT
+    assert {e.step: e.status for e in events.of(StepFinished)} == {
+        "wait": Status.TIMED_OUT,
+        "after": Status.SKIPPED,
+    }
