@@ -122,6 +122,11 @@ async def test_conditions_decide_with_real_git_and_env(tmp_path: Path) -> None:
                 {"name": "notify", "run": "touch notify-ran", "when": "on_failure"},
             ],
         },
+        {  # behind a gate: nothing runs for a failed run, not even on_failure
+            "name": "Gated",
+            "gate": "confirm",
+            "stages": [{"name": "gated", "run": "touch never3", "when": "on_failure"}],
+        },
     )
     engine = Engine(
         pipeline,
@@ -135,7 +140,7 @@ async def test_conditions_decide_with_real_git_and_env(tmp_path: Path) -> None:
     assert await engine.run() is Status.FAILED
     ran = {p.name for p in repo.iterdir() if p.name.endswith("-ran") or p.name.startswith("on-")}
     assert ran == {"on-main", "src-ran", "flag-ran", "cleanup-ran", "report-ran", "notify-ran"}
-    assert not (repo / "never").exists() and not (repo / "never2").exists()
+    assert not any((repo / n).exists() for n in ("never", "never2", "never3"))
     final = {e.stage: e for e in events.of(StageFinished)}
     assert final["on-dev"].status is Status.SKIPPED
     assert final["on-dev"].reason == 'if: branch == "dev" is false'

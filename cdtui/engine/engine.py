@@ -214,8 +214,12 @@ class Engine:
                 if self._cancelled.is_set():
                     status, reason = Status.CANCELLED, self._cancel_reason
                     break
-                if failed_at:  # after a failure only always / on_failure stages run
-                    if any(s.when in ("always", "on_failure") for s in phase_plan.stages):
+                if failed_at:  # after a failure only always / on_failure stages run, and
+                    # never behind a gate: nobody approved anything for a failed run
+                    gated = phase_plan.phase.gate == "confirm"
+                    if not gated and any(
+                        s.when in ("always", "on_failure") for s in phase_plan.stages
+                    ):
                         await self._run_phase(phase_plan, run_failed=True)
                     continue
                 phase_status = await self._run_phase(phase_plan)
@@ -262,8 +266,7 @@ class Engine:
 
     async def _run_phase(self, phase_plan: PhasePlan, run_failed: bool = False) -> Status:
         name = phase_plan.name
-        gated = phase_plan.phase.gate == "confirm" and not run_failed  # after a failure: no gate
-        if gated and not await self._gate(phase_plan):
+        if phase_plan.phase.gate == "confirm" and not await self._gate(phase_plan):
             if self._cancelled.is_set():
                 self._finish_unstarted(phase_plan, {}, f"run {self._cancel_reason}")
                 self._emit(PhaseFinished(self.run_id, time.time(), name, Status.CANCELLED))
