@@ -42,6 +42,7 @@ def test_the_grammar_compares_combines_and_negates() -> None:
         ('(branch == "x"', "expected ')' at column 15"),
         ("env == 1", "unexpected '1' at column 8"),
         ("__import__('os')", "unknown name '__import__'"),
+        ("${{ github.ref == 'main' }}", "write the expression bare"),
     ],
 )
 def test_bad_expressions_say_where(text: str, said: str) -> None:

@@ -100,6 +100,11 @@ def _truthy(value: str | bool) -> bool:
 
 
 def parse(text: str) -> Condition:
+    if text.strip().startswith("${{"):
+        raise ConditionError(
+            "GitHub's ${{ ... }} is not needed here: write the expression bare, "
+            'e.g. branch == "main" && env.DEPLOY == "1"'
+        )
     parser = _Parser(tokens(text))
     node = parser.expression()
     token = parser.peek()
