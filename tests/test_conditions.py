@@ -96,7 +96,8 @@ def test_changed_compares_head_with_the_previous_commit_plus_the_tree(tmp_path: 
         ["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
     assert changed_files(repo, {"CDTUI_CHANGED_BASE": first}) == ["notes.txt", "src/app.py"]
-    assert changed_files(repo / "src", {}) is not None
+    assert changed_files(repo / "src", {}) == ["app.py"]  # relative to the project dir
+    assert changed_files(repo, {"CDTUI_CHANGED_BASE": "origin/gone"}) is None  # cannot tell
 
 
 async def test_conditions_decide_with_real_git_and_env(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ and added (a local run tests the tree as it is). The base, first that applies:
 ``CDTUI_CHANGED_BASE`` (any git revision), the merge request's target on GitLab
 (``CI_MERGE_REQUEST_DIFF_BASE_SHA``) or the pull request's on GitHub (``origin/$GITHUB_BASE_REF``),
 the merge base with ``origin/HEAD`` when HEAD is not on it, else the previous commit (``HEAD~1``).
-Outside a git repository every ``changed`` is true: cdtui cannot tell, so the stage runs.
+Outside a git repository, or when the base is not in the clone (fetch the history: a shallow
+CI checkout lacks it), every ``changed`` is true: cdtui cannot tell, so the stage runs.
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ def changed_files(project_dir: Path, environ: Mapping[str, str]) -> list[str] | 
     base = base_revision(project_dir, environ)
     if base is not None:
         diff = _git(project_dir, "diff", "--name-only", "--no-renames", f"{base}...HEAD")
-        if diff is None:  # an unknown base (a shallow clone): compare with it directly
+        if diff is None:  # no merge base (a shallow clone): compare with the base directly
             diff = _git(project_dir, "diff", "--name-only", "--no-renames", base, "HEAD")
-        found.update(line for line in (diff or "").splitlines() if line)
+        if diff is None:  # the base is not here at all: cdtui cannot tell, so all changed
+            return None
+        found.update(line for line in diff.splitlines() if line)
     else:  # the first commit: all of it is new
         listed = _git(project_dir, "ls-tree", "-r", "--name-only", "HEAD") or ""
         found.update(line for line in listed.splitlines() if line)
