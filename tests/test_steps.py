@@ -162,3 +162,13 @@ async def test_cancel_and_timeout_reach_the_running_step(make_engine, tmp_path: 
         "wait": Status.TIMED_OUT,
         "after": Status.SKIPPED,
     }
+
+
+def test_steps_and_checkout_are_for_local_stages(tmp_path: Path) -> None:
+    text = load_errors(
+        tmp_path,
+        "      - {name: a, on: web, steps: [{name: x, run: 'true'}]}\n"
+        "      - {name: b, on: web, run: 'true', checkout: clean}\n",
+    )
+    assert "cdtui.yaml:5" in text and "steps: cannot be used with on:" in text
+    assert "cdtui.yaml:6" in text and "checkout: cannot be used with on:" in text

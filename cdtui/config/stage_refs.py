@@ -1,6 +1,9 @@
-"""Load-time check of ``${stages.NAME.outputs.KEY}``: NAME must be a stage that has ended
-before the referrer starts (one it ``needs``, directly or through others, or a stage of an
-earlier phase). A typo or a missing ``needs:`` is a located error, not a failed run later."""
+"""Load-time checks of the pipeline language that span fields.
+
+``${stages.NAME.outputs.KEY}``: NAME must be a stage that has ended before the referrer starts
+(one it ``needs``, directly or through others, or a stage of an earlier phase); ``${matrix.X}``
+an axis of the stage's own matrix; ``steps:`` and ``checkout:`` are for local stages. A typo or
+a missing ``needs:`` is a located error, not a failed run later."""
 
 from __future__ import annotations
 
@@ -64,6 +67,7 @@ def check_stage_refs(data: dict, source: SourceMap) -> list[LocatedError]:
             if name is None or not isinstance(stage, dict):
                 continue
             before = earlier | _upstream(name, needs)
+            errors += _local_only(stage, ("phases", p_index, "stages", s_index), source)
             axes = _axes(stage.get("matrix"))
             for path, text in texts(stage, ("phases", p_index, "stages", s_index)):
                 for ref in references(text):
@@ -74,6 +78,25 @@ def check_stage_refs(data: dict, source: SourceMap) -> list[LocatedError]:
                         errors.append(source.error(path, *problem))
         earlier |= set(needs)
     return errors
+
+
+def _local_only(stage: dict, path: PathKey, source: SourceMap) -> list[LocatedError]:
+    """steps: and checkout: work in this machine's files: not beside on: hosts."""
+    if not stage.get("on"):
+        return []
+    found = []
+    for key, why in (
+        ("steps", "steps run on this machine; give each host stage a run: instead"),
+        (
+            "checkout",
+            "a clean checkout is made on this machine; a remote stage's files are its hosts'",
+        ),
+    ):
+        if key in stage:
+            found.append(
+                source.error((*path, key), f"{key}: cannot be used with on:", why, key=True)
+            )
+    return found
 
 
 def _axes(matrix: object) -> set[str] | None:
