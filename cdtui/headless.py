@@ -18,6 +18,7 @@ from rich.table import Table
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import (
     ArtifactStored,
+    CommitTested,
     Event,
     GateApproved,
     GateWaiting,
@@ -127,6 +128,9 @@ class HeadlessRenderer:
                 f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
             )
+        elif isinstance(event, CommitTested):
+            dirty = " + uncommitted changes" if event.dirty else ""
+            self.console.print(f"[dim]commit {event.commit[:12]}{dirty}[/]")
         elif isinstance(event, StagesExpanded):
             legs = escape(", ".join(event.legs))
             self.console.print(

@@ -125,6 +125,7 @@ def test_the_run_records_the_commit_it_tested(tmp_path: Path) -> None:
     git(project, "commit", "-qm", "pipeline")
     done = cdtui("run", "--headless", ".", cwd=project)
     assert done.returncode == 0, done.stderr
+    assert f"commit {git(project, 'rev-parse', 'HEAD')[:12]}\n" in done.stdout
     with RunStore(project) as store:
         # the state dir ignores itself: the tree is as committed
         assert store.tested_commit(1) == (git(project, "rev-parse", "HEAD"), False)
