@@ -67,3 +67,16 @@ HOME = os.getcwd()
 
 def clock() -> float:
     return time.perf_counter()
+
+
+def time_run(pipeline_dict: dict[str, Any], project_dir: Path, jobs: int = 1) -> float:
+    """Seconds one run of the pipeline takes through a real engine and store (must succeed)."""
+    import asyncio
+
+    engine, store = engine_with_store(pipeline_dict, project_dir, jobs=jobs)
+    began = clock()
+    status = asyncio.run(engine.run())
+    took = clock() - began
+    store.close()
+    assert status == "SUCCEEDED", status
+    return took

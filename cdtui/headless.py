@@ -18,6 +18,7 @@ from rich.table import Table
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import (
     ArtifactStored,
+    CommitTested,
     Event,
     GateApproved,
     GateWaiting,
@@ -29,6 +30,7 @@ from cdtui.engine.events import (
     RunFinished,
     StageFinished,
     StageOutput,
+    StagesExpanded,
     StageStarted,
     Status,
 )
@@ -137,6 +139,14 @@ class HeadlessRenderer:
                 f"[dim]{escape(event.stage):<{self.width}} ⏱ {event.second}s, {left}s left · "
                 f"{event.rate:.0f}/s{target} · errors {event.error_rate:.1%} · p50 {event.p50:.1f}"
                 f" p95 {event.p95:.1f} p99 {event.p99:.1f} ms[/]"
+            )
+        elif isinstance(event, CommitTested):
+            dirty = " + uncommitted changes" if event.dirty else ""
+            self.console.print(f"[dim]commit {event.commit[:12]}{dirty}[/]")
+        elif isinstance(event, StagesExpanded):
+            legs = escape(", ".join(event.legs))
+            self.console.print(
+                f"[dim]  matrix {escape(event.stage)}: {len(event.legs)} legs ({legs})[/]"
             )
         elif isinstance(event, RunFinished):
             self.flush_partials(0)

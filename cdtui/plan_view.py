@@ -53,6 +53,18 @@ def _details(stage: Stage, manual: bool) -> str:
         parts.append("may fail")
     if stage.when == "always":
         parts.append("when: always (runs even if its needs failed)")
+    if stage.when == "on_failure":
+        parts.append("when: on_failure (only if what it watches failed)")
+    if stage.if_:
+        parts.append(f"if: {escape(stage.if_)}")
+    if stage.matrix is not None and stage.matrix.dynamic:
+        parts.append("matrix: legs read at run time")
+    if stage.checkout is not None and stage.checkout.clean:
+        parts.append("checkout: clean" + (" (kept)" if stage.checkout.keep else ""))
+    if stage.lock:
+        parts.append(f"lock {escape(', '.join(stage.lock))}")
+    if stage.resources.cpu > 1:
+        parts.append(f"cpu {stage.resources.cpu}")
     if stage.keep_children:
         parts.append("keep_children (what it starts outlives it)")
     if stage.artifacts:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -31,7 +32,16 @@ def load_or_exit(project_dir: Path, pipeline_file: Path | None, check_secrets: b
         return path, load_pipeline(path, check_secrets=check_secrets)
     except ConfigError as error:
         click.echo(format_errors(error.errors), err=True)
+        _annotate(error.errors)
         sys.exit(EXIT_USAGE)
+
+
+def _annotate(errors) -> None:
+    """Inside GitHub Actions, located errors also become annotations on the file's lines."""
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from cdtui.ci.annotations import config_errors
+
+        config_errors(errors)
 
 
 @click.command()
@@ -70,11 +80,24 @@ def validate(project_dir: Path, pipeline_file: Path | None) -> None:
     "--jobs",
     type=click.IntRange(1, 256),
     default=None,
-    help="Stages at once (default: CPU count).",
+    help="CPU units for stages at once (default: CPU count; resources: {cpu: N} takes N).",
 )
 @click.option(
     "--approve", "approve", multiple=True, help="Approve this gated phase up front (repeatable)."
 )
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JUnit XML report: a testcase per stage, matrix leg and step.",
+)
+@click.option(
+    "--events",
+    "events",
+    metavar="FILE|-",
+    help="Write every event as a JSON line to FILE (- for stdout; the log then goes to stderr).",
+)
+@click.option("--plain", is_flag=True, help="No colour in the output (for logs and CI).")
 def run(
     project_dir: Path,
     pipeline_file: Path | None,
@@ -84,6 +107,9 @@ def run(
     stages: tuple[str, ...],
     jobs: int | None,
     approve: tuple[str, ...],
+    junit: Path | None,
+    events: str | None,
+    plain: bool,
 ) -> None:
     """Run the pipeline. Exit 0 when every required stage succeeded.
 
@@ -104,7 +130,11 @@ def run(
 
         print_plan(pipeline, plan, str(path), jobs, Console(highlight=False, soft_wrap=True))
         return
-    if not headless and sys.stdout.isatty() and sys.stdin.isatty():
+    ci_asked = junit is not None or events is not None or plain
+    # Report paths are the caller's (relative to where cdtui was started), not the project's.
+    junit = junit.resolve() if junit is not None else None
+    events = str(Path(events).resolve()) if events not in (None, "-") else events
+    if not headless and not ci_asked and sys.stdout.isatty() and sys.stdin.isatty():
         from cdtui.ui.app import CdtuiApp
 
         os.chdir(project_dir)
@@ -113,9 +143,25 @@ def run(
     hint = f"cdtui logs {{run_id}} {_quote(project_dir)}"
     os.chdir(project_dir)  # stages spawn fastest in the directory they run in
     code, _ = run_headless(
-        project_dir, pipeline, plan, jobs=jobs, approve=approve, hint=hint, hint_file=str(path)
+        project_dir,
+        pipeline,
+        plan,
+        jobs=jobs,
+        approve=approve,
+        hint=hint,
+        hint_file=str(path),
+        report=CiOptions(junit, events, plain),
     )
     sys.exit(code)
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    """What ``cdtui run`` writes for the CI around it (``cdtui.ci``)."""
+
+    junit: Path | None = None
+    events: str | None = None
+    plain: bool = False
 
 
 def run_headless(
@@ -130,6 +176,7 @@ def run_headless(
     overrides: dict | None = None,
     observers: tuple = (),
     selection: str | None = None,
+    report: CiOptions | None = None,
 ) -> tuple[int, Status]:
     """The plan through the front door, printed as it runs; (exit code, run status)."""
     from cdtui.config import resolve_secrets
@@ -141,18 +188,24 @@ def run_headless(
         resolve_secrets(pipeline, os.environ, file=hint_file)
     except ConfigError as error:
         click.echo(format_errors(error.errors), err=True)
+        _annotate(error.errors)
         return EXIT_USAGE, Status.FAILED
     session = Session(project_dir)
     session.path, session.pipeline = Path(hint_file), pipeline
     options = EngineOptions(jobs=jobs, approve=frozenset(approve), overrides=overrides or {})
-    renderer = HeadlessRenderer()
+    report = report or CiOptions()
+    out = sys.stderr if report.events == "-" else sys.stdout
+    renderer = HeadlessRenderer(out, color=False if report.plain else None)
+    display, reporters = ci_observers(renderer, report, pipeline.project, hint_file)
     selection = " ".join(sys.argv[1:]) if selection is None else selection
     try:
         status, run_id = asyncio.run(
-            _drive(session, plan, options, selection, [renderer, *observers], renderer)
+            _drive(session, plan, options, selection, [display, *reporters, *observers], display)
         )
     finally:
         session.close()
+        for reporter in reporters:
+            getattr(reporter, "close", lambda: None)()
     renderer.summary()
     if status is Status.BLOCKED:
         gates = ", ".join(repr(p.name) for p in plan.phases if p.phase.gate == "confirm")
@@ -196,6 +249,35 @@ async def _drive(session, plan, options, selection, observers, renderer) -> tupl
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await session.bus.close()
+
+
+def ci_observers(
+    renderer, report: CiOptions, project: str, pipeline_file: str = ""
+) -> tuple[object, list]:
+    """The display (grouped per stage inside a CI service) and the reports asked for."""
+    from cdtui.ci import ci_service
+
+    service = ci_service(os.environ)
+    display = renderer
+    reporters: list = []
+    if service:
+        from cdtui.ci.groups import GroupedRenderer
+
+        beside = []
+        if service == "github":  # annotations in order with the lines: in their stage's group
+            from cdtui.ci.annotations import GitHubReporter
+
+            beside.append(GitHubReporter(renderer.out, pipeline_file=pipeline_file))
+        display = GroupedRenderer(renderer, renderer.out, service, beside)
+    if report.junit is not None:
+        from cdtui.ci.junit import JUnitReport
+
+        reporters.append(JUnitReport(report.junit, project))
+    if report.events is not None:
+        from cdtui.ci.events_out import EventLines
+
+        reporters.append(EventLines(report.events))
+    return display, reporters
 
 
 def _quote(path: Path) -> str:

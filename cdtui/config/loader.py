@@ -30,6 +30,7 @@ from cdtui.config.errors import (
 )
 from cdtui.config.habits import check_habits
 from cdtui.config.models import Pipeline
+from cdtui.config.stage_refs import check_stage_refs
 from cdtui.config.validation import validation_errors
 
 DEFAULT_FILE = "cdtui.yaml"
@@ -119,6 +120,7 @@ def _load(path: Path, environ: Mapping[str, str], check_secrets: bool) -> Pipeli
         errors += validation_errors(exc, data, walker.source, Pipeline)
     errors += check_structure(data, walker.source)
     errors += check_habits(data, walker.source)
+    errors += check_stage_refs(data, walker.source)
     if check_secrets:
         errors += check_secret_refs(data, walker.source, environ)
     if errors or pipeline is None:

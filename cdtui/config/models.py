@@ -47,6 +47,32 @@ class Strategy(Model):
     max_failures: int = Field(0, ge=0)
 
 
+class Checkout(Model):
+    """``checkout: clean``: the stage runs in a fresh checkout of HEAD (``keep``: left on disk
+    afterwards, for a look)."""
+
+    clean: bool = True
+    keep: bool = False
+    submodules: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if value == "clean":
+            return {}
+        if value == "keep":
+            return {"keep": True}
+        if isinstance(value, str):
+            raise ValueError(f"expected clean or keep, got {value!r}")
+        return value
+
+
+class Resources(Model):
+    """What a stage takes of the machine while it runs; stages wait until it is free."""
+
+    cpu: int = Field(1, ge=1, le=256)
+
+
 class Stage(Model):
     """A unit of work. Its kind is named by one key: ``run`` (a command, local or ``on:`` hosts)
     or a registered kind's key (``cdtui.stages``), whose value its own model validates."""
@@ -58,7 +84,13 @@ class Stage(Model):
     timeout: Duration | None = None
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     needs: list[str] = Field(default_factory=list)
-    when: Literal["auto", "manual", "always"] = "auto"  # always: runs even if its needs failed
+    # on_success: when every need succeeded; on_failure: only when one failed; always: either way
+    when: Literal["on_success", "on_failure", "always", "manual"] = "on_success"
+    if_: str | None = Field(None, alias="if")  # cdtui.config.conditions
+    matrix: Any = None  # cdtui.config.matrix.MatrixSpec once validated
+    checkout: Checkout | None = None
+    resources: Resources = Field(default_factory=Resources)
+    lock: list[str] = Field(default_factory=list)  # named locks held while it runs
     continue_on_error: bool = False
     artifacts: list[str] = Field(default_factory=list)
     grace: Duration | None = None
@@ -70,6 +102,8 @@ class Stage(Model):
 
     _kind: str = PrivateAttr("run")
     _spec: Any = PrivateAttr(None)
+    _matrix_values: dict[str, str] = PrivateAttr(default_factory=dict)  # a leg's own values
+    _matrix_of: str = PrivateAttr("")  # a leg: the stage it was expanded from
 
     @model_validator(mode="wrap")
     @classmethod
@@ -140,6 +174,75 @@ class Stage(Model):
         """The kind's validated config (None for ``run``, whose fields are the stage's own)."""
         return self._spec
 
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when_auto(cls, value: object) -> object:
+        return "on_success" if value == "auto" else value
+
+    @field_validator("lock", mode="before")
+    @classmethod
+    def _lock_shorthand(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("if_")
+    @classmethod
+    def _condition_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from cdtui.config.conditions import ConditionError, parse_cached
+
+            try:
+                parse_cached(value)
+            except ConditionError as error:
+                raise ValueError(f"{error}: {value}") from None
+        return value
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_parses(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from cdtui.config.matrix import MatrixError, MatrixSpec, parse_spec
+
+        if isinstance(value, MatrixSpec):
+            return value
+        try:
+            return parse_spec(value)
+        except MatrixError as error:
+            raise ValueError(str(error)) from None
+
+    @model_validator(mode="after")
+    def _condition_reads_own_axes(self) -> Stage:
+        condition = self.condition
+        if condition is None:
+            return self
+        spec = self.matrix
+        axes = set(spec.axes) | {k for e in spec.include for k in e} if spec else set()
+        dynamic = spec is not None and spec.dynamic
+        unknown = [n for n in condition.matrix_names if n not in axes and not dynamic]
+        if unknown:
+            known = ", ".join(sorted(axes)) or "none: the stage has no matrix"
+            raise ValueError(f"if: matrix.{unknown[0]} is not an axis of this stage ({known})")
+        return self
+
+    @property
+    def condition(self) -> Any:
+        """The parsed ``if:`` (a ``Condition``), or None."""
+        if self.if_ is None:
+            return None
+        from cdtui.config.conditions import parse_cached
+
+        return parse_cached(self.if_)
+
+    @property
+    def matrix_values(self) -> dict[str, str]:
+        """A matrix leg's values (``${matrix.AXIS}``); empty for any other stage."""
+        return self._matrix_values
+
+    @property
+    def matrix_of(self) -> str:
+        """The stage a leg was expanded from ('' for a stage that is not a leg)."""
+        return self._matrix_of
+
     @field_validator("on", mode="before")
     @classmethod
     def _on_shorthand(cls, value: object) -> object:
@@ -193,6 +296,16 @@ class Phase(Model):
     gate: Literal["confirm"] | None = None
     stages: list[Stage] = Field(default_factory=list)
     release: ReleaseSpec | None = None  # blue/green: router, colours, steps, health
+    checkout: Checkout | None = None  # every stage's, unless the stage says its own
+
+    @model_validator(mode="after")
+    def _matrix_legs(self) -> Phase:
+        """A stage with a fixed matrix becomes its legs, in its place; needs follow them."""
+        if any(s.matrix is not None and not s.matrix.dynamic for s in self.stages):
+            from cdtui.config.matrix import expand_stages
+
+            object.__setattr__(self, "stages", expand_stages(self.stages))
+        return self
 
     @model_validator(mode="after")
     def _has_work(self) -> Phase:

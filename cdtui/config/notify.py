@@ -59,6 +59,11 @@ EVENT_KINDS = (
     "ColourDeployed",
     "AlertRaised",
     "CommitReleased",
+    "OutputsPublished",
+    "StagesExpanded",
+    "StepStarted",
+    "StepFinished",
+    "CommitTested",
 )
 """Event class names (cdtui.engine.events, cdtui.release.events) an ``on:`` may name; listed,
 not imported, so validating a file loads no engine (``tests/test_notify_config.py`` checks it)."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from cdtui.config.errors import (
     LocatedError,
@@ -270,6 +270,8 @@ def _arm_named(arms: list[object], tag: str) -> object:
 
 
 def _child(tp: object, part: str | int) -> object:
+    if isinstance(tp, type) and issubclass(tp, RootModel):  # steps: a list at the kind's key
+        return _child(tp.model_fields["root"].annotation, part)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         for name, info in tp.model_fields.items():
             if part in (name, info.alias):

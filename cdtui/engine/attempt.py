@@ -107,7 +107,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
         user=engine.options.user,
         overrides=dict(engine.options.overrides.get(stage.kind, {})),
-        values=engine.scope.values(),
+        values=engine.scope.values(matrix=stage.matrix_values),
         _publish=engine.scope.publish,
         _cancel_reason=lambda: engine._cancel_reason,
         _track=track,

@@ -8,6 +8,8 @@ method calls (``approve``, ``cancel``, ``cancel_stage``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import getpass
 import os
 import time
@@ -16,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdtui.config.conditions import Context
 from cdtui.config.models import Pipeline, Stage
 from cdtui.engine.attempt import keep_outputs, stage_context
 from cdtui.engine.bus import EventBus
+from cdtui.engine.changes import Changes, current_branch
+from cdtui.engine.eligibility import PhaseView, implicit_needs, skip_reason
 from cdtui.engine.events import (
     Event,
     GateApproved,
@@ -32,8 +37,12 @@ from cdtui.engine.events import (
     Status,
 )
 from cdtui.engine.interpolate import Scope
+from cdtui.engine.legs import expand_dynamic, fail_fast, needing
+from cdtui.engine.locks import Capacity, NamedLocks
 from cdtui.engine.masking import SecretMasker
+from cdtui.engine.outputs import carry_outputs, handoff_files, take_outputs
 from cdtui.engine.plan import PhasePlan, Plan
+from cdtui.engine.workspace import clean_checkout, record_commit
 from cdtui.runners.local import ProcessResult
 
 if TYPE_CHECKING:
@@ -86,7 +95,15 @@ class Engine:
         self.options = options or EngineOptions()
         self.bus = bus or EventBus()
         self.scope = Scope()  # ${namespace.path}: what the run's stages published
-        self._slots = asyncio.Semaphore(max(1, self.options.jobs))
+        self.exported_env: dict[str, str] = {}  # $CDTUI_ENV lines of stages that ended
+        self._slots = Capacity(self.options.jobs)  # cpu units: --jobs, resources: {cpu: N}
+        self._locks = NamedLocks()  # lock: NAME
+        self._groups: dict[tuple[str, str], asyncio.Semaphore] = {}  # a matrix's max_parallel
+        self._made_dirs: set[Path] = set()
+        self._revision: asyncio.Future | None = None  # the commit under test (workspace.py)
+        self._tripped: dict[str, set[str]] = {}  # phase -> matrices whose fail_fast tripped
+        self._branch_name: str | None = None
+        self._changed: Changes | None = None
         self._cancelled = asyncio.Event()
         self._cancel_reason = ""
         self._gates: dict[str, asyncio.Event] = {}
@@ -101,6 +118,13 @@ class Engine:
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """A synchronous subscriber on the bus this run fires on (see ``EventBus``)."""
         return self.bus.subscribe(subscriber)
+
+    @functools.cached_property
+    def logs_dir(self) -> Path:
+        """Where attempts' logs and side files go (the state dir is fixed for a run)."""
+        from cdtui.store.paths import state_dir
+
+        return state_dir(self.project_dir) / "logs"
 
     def _emit(self, event: Event) -> None:
         self.bus.emit(event)
@@ -180,11 +204,24 @@ class Engine:
             )
         )
         status, reason = Status.SUCCEEDED, ""
+        tested = None
         try:
+            carry_outputs(self)
+            tested = asyncio.ensure_future(record_commit(self))
+            await self._prefetch_conditions()
+            failed_at = ""
             for phase_plan in self.plan.phases:
                 if self._cancelled.is_set():
                     status, reason = Status.CANCELLED, self._cancel_reason
                     break
+                if failed_at:  # after a failure only always / on_failure stages run, and
+                    # never behind a gate: nobody approved anything for a failed run
+                    gated = phase_plan.phase.gate == "confirm"
+                    if not gated and any(
+                        s.when in ("always", "on_failure") for s in phase_plan.stages
+                    ):
+                        await self._run_phase(phase_plan, run_failed=True)
+                    continue
                 phase_status = await self._run_phase(phase_plan)
                 if phase_status is Status.BLOCKED:
                     status = Status.BLOCKED
@@ -193,13 +230,17 @@ class Engine:
                 if not phase_status.ok:
                     status = Status.CANCELLED if self._cancelled.is_set() else phase_status
                     reason = self._cancel_reason or f"phase {phase_plan.name!r} {phase_status}"
-                    break
+                    if status is Status.CANCELLED:
+                        break
+                    failed_at = phase_plan.name
         finally:
             if self._cancelled.is_set() and status is Status.SUCCEEDED:
                 status, reason = Status.CANCELLED, self._cancel_reason
             self.status = status
             if self._ssh is not None:
                 await self._ssh.close()
+            if tested is not None:
+                await tested
             self._emit(RunFinished(self.run_id, time.time(), status, self.masker.mask_text(reason)))
         return status
 
@@ -223,7 +264,7 @@ class Engine:
         approved.cancel()
         return gate.is_set() and not self._cancelled.is_set()
 
-    async def _run_phase(self, phase_plan: PhasePlan) -> Status:
+    async def _run_phase(self, phase_plan: PhasePlan, run_failed: bool = False) -> Status:
         name = phase_plan.name
         if phase_plan.phase.gate == "confirm" and not await self._gate(phase_plan):
             if self._cancelled.is_set():
@@ -240,24 +281,43 @@ class Engine:
         selected = set(by_name)
         pending = [s.name for s in phase_plan.stages]
         running: dict[asyncio.Task[Status], str] = {}
+        view = PhaseView(
+            name,
+            results,
+            lambda n, st: self._satisfies(by_name[n], st),
+            phase_plan.requested,
+            run_failed,
+            self._tripped.setdefault(name, set()),
+        )
+        placeholders: set[str] = set()  # dynamic matrices: their legs carry the results
         while pending or running:
             for stage_name in list(pending):
                 stage = by_name[stage_name]
-                needs = [n for n in stage.needs if n in selected]
+                needs = [n for n in implicit_needs(stage, by_name.values()) if n in selected]
                 if any(n not in results for n in needs):
                     continue
                 pending.remove(stage_name)
-                blocker = next(
-                    (n for n in needs if not self._satisfies(by_name[n], results[n])), None
-                )
                 if self._cancelled.is_set():
                     results[stage_name] = self._skip(name, stage_name, f"run {self._cancel_reason}")
-                elif blocker is not None and stage.when != "always":
-                    why = f"needs {blocker!r}, which {results[blocker].lower()}"
+                    continue
+                why = skip_reason(stage, needs, view, lambda s=stage: self._condition_context(s))
+                if why:
                     results[stage_name] = self._skip(name, stage_name, why)
-                elif stage.when == "manual" and stage_name not in phase_plan.requested:
-                    hint = f"manual stage: run it with --stage '{name}/{stage_name}'"
-                    results[stage_name] = self._skip(name, stage_name, hint)
+                elif stage.matrix is not None and stage.matrix.dynamic and not stage.matrix_of:
+                    legs = expand_dynamic(self, name, stage)
+                    if isinstance(legs, str):
+                        results[stage_name] = self._fail_unstarted(name, stage, legs)
+                        continue
+                    placeholders.add(stage_name)
+                    results[stage_name] = Status.SUCCEEDED  # stands for nothing: legs decide
+                    for leg in legs:
+                        by_name[leg.name] = leg
+                        selected.add(leg.name)
+                    pending[:0] = [leg.name for leg in legs]
+                    # Who needed the matrix now needs its legs.
+                    for other in list(by_name.values()):
+                        if stage_name in other.needs and other.name in pending:
+                            by_name[other.name] = needing(other, stage_name, legs)
                 else:
                     task = asyncio.create_task(self._run_stage(name, stage))
                     running[task] = stage_name
@@ -265,9 +325,16 @@ class Engine:
                 continue
             done, _ = await asyncio.wait(running, return_when="FIRST_COMPLETED")
             for task in done:
-                results[running.pop(task)] = task.result()
-        failed = [n for n, st in results.items() if not self._satisfies(by_name[n], st)]
-        failed = [n for n in failed if results[n] is not Status.SKIPPED]
+                finished = running.pop(task)
+                results[finished] = task.result()
+                fail_fast(self, name, by_name[finished], results[finished], view, running)
+        failed = [
+            n
+            for n, st in results.items()
+            if n not in placeholders
+            and not self._satisfies(by_name[n], st)
+            and st is not Status.SKIPPED
+        ]
         if self._cancelled.is_set():
             # What the stages said when they ended (a release: "all traffic back on live ..").
             said = [self._reasons.get((name, n), "") for n in results]
@@ -277,10 +344,44 @@ class Engine:
             status, reason = Status.FAILED, f"failed: {', '.join(failed)}"
             if len(failed) == 1 and self._reasons.get((name, failed[0])):
                 reason += f" ({self._reasons[(name, failed[0])][:300]})"
+        elif run_failed:
+            status, reason = Status.FAILED, "an earlier phase failed"
         else:
             status, reason = Status.SUCCEEDED, ""
         self._emit(PhaseFinished(self.run_id, time.time(), name, status, reason))
         return status
+
+    def _condition_context(self, stage: Stage) -> Context:
+        env = {**self.environ, **self.pipeline.env, **self.exported_env, **stage.env}
+        return Context(self._branch(), env, stage.matrix_values, self._changes().any)
+
+    def _branch(self) -> str:
+        if self._branch_name is None:
+            self._branch_name = current_branch(self.project_dir, self.environ)
+        return self._branch_name
+
+    def _changes(self) -> Changes:
+        if self._changed is None:
+            self._changed = Changes(self.project_dir, self.environ)
+        return self._changed
+
+    async def _prefetch_conditions(self) -> None:
+        """git runs in a thread before the first stage, and only when an ``if:`` asks."""
+        texts = [s.if_ or "" for p in self.plan.phases for s in p.stages]
+        if any("branch" in t for t in texts):
+            await asyncio.to_thread(self._branch)
+        if any("changed" in t for t in texts):
+            changes = self._changes()
+            await asyncio.to_thread(lambda: changes.files)
+
+    def _fail_unstarted(self, phase: str, stage: Stage, reason: str) -> Status:
+        self._emit(
+            StageFinished(
+                self.run_id, time.time(), phase, stage.name, 0, Status.FAILED, None, reason
+            )
+        )
+        self._reasons[(phase, stage.name)] = reason
+        return Status.FAILED
 
     @staticmethod
     def _satisfies(stage: Stage, status: Status) -> bool:
@@ -307,9 +408,13 @@ class Engine:
         attempt = 0
         while True:
             attempt += 1
-            async with self._slots:
+            async with contextlib.AsyncExitStack() as held:
+                await held.enter_async_context(self._bounds(phase, stage))
                 if self._cancelled.is_set():
                     return self._skip(phase, stage.name, f"run {self._cancel_reason}")
+                if stage.matrix_of in self._tripped.get(phase, ()):
+                    why = f"fail_fast: another leg of {stage.matrix_of!r} failed"
+                    return self._skip(phase, stage.name, why)
                 result, duration = await self._attempt(phase, stage, attempt)
             retry = (
                 result.status in RETRYABLE
@@ -341,12 +446,44 @@ class Engine:
                 continue
             return result.status
 
+    @contextlib.asynccontextmanager
+    async def _bounds(self, phase: str, stage: Stage):
+        """What a stage waits for before it starts: its matrix's max_parallel, its named
+        locks, then its cpu units (a stage waiting for a lock holds no units)."""
+        async with contextlib.AsyncExitStack() as held:
+            spec = stage.matrix
+            if stage.matrix_of and spec is not None and spec.max_parallel:
+                key = (phase, stage.matrix_of)
+                group = self._groups.setdefault(key, asyncio.Semaphore(spec.max_parallel))
+                await held.enter_async_context(group)
+            if stage.lock:
+                busy = self._locks.busy(stage.lock)
+                if busy:
+                    self.notice("info", f"waits for lock {', '.join(busy)}", phase, stage.name)
+                await held.enter_async_context(self._locks.hold(stage.lock))
+            await held.enter_async_context(self._slots.take(stage.resources.cpu))
+            yield
+
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
+        began = time.monotonic()
+        async with clean_checkout(self, phase, stage, attempt) as workdir:
+            if isinstance(workdir, ProcessResult):  # the checkout could not be made
+                ctx = stage_context(self, phase, stage, attempt)
+                ctx.started(stage.command_text)
+                ctx.close()
+                return workdir, time.monotonic() - began
+            result = await self._in_workspace(phase, stage, attempt, workdir)
+        return result, time.monotonic() - began
+
+    async def _in_workspace(
+        self, phase: str, stage: Stage, attempt: int, workdir: Path | None
+    ) -> ProcessResult:
         from cdtui.stages import kind_of
 
         kind = kind_of(stage)
         ctx = stage_context(self, phase, stage, attempt)
-        began = time.monotonic()
+        if workdir is not None:  # checkout: clean: the stage's files and artifacts are there
+            ctx.project_dir = workdir
         try:
             result = await kind.run(ctx)
         except Exception as error:  # a kind's bug fails its stage, never the run's record
@@ -356,17 +493,31 @@ class Engine:
             self._controls.pop(stage.name, None)
             if not ctx.has_started:
                 ctx.started(stage.command_text)
+        if not stage.on:
+            take_outputs(self, phase, stage, attempt)
         if kind.keeps_outputs(stage):
             result = await keep_outputs(ctx, result)
-        return result, time.monotonic() - began
+        return result
 
     def stage_env(self, phase: str, stage: Stage, attempt: int) -> dict[str, str]:
         """What a stage sees beyond its host's own environment: env layers, secrets, CDTUI_*."""
-        env = {**self.pipeline.env, **stage.env, **self.secrets}
+        env = {**self.pipeline.env, **self.exported_env, **stage.env, **self.secrets}
         env.update(
             CDTUI_RUN_ID=str(self.run_id),
             CDTUI_PHASE=phase,
             CDTUI_STAGE=stage.name,
             CDTUI_ATTEMPT=str(attempt),
         )
+        for axis, value in stage.matrix_values.items():
+            env[f"CDTUI_MATRIX_{_env_name(axis)}"] = value
+        if not stage.on:  # files on this machine: a remote host could not write them
+            output_file, env_file = handoff_files(self, phase, stage.name, attempt)
+            if output_file.parent not in self._made_dirs:  # per attempt: no file to clear
+                output_file.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(output_file.parent)
+            env.update(CDTUI_OUTPUT=str(output_file), CDTUI_ENV=str(env_file))
         return env
+
+
+def _env_name(axis: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in axis).upper()

@@ -170,3 +170,57 @@ class Notice(Event):
     phase: str = ""
     stage: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsPublished(Event):
+    """What an attempt wrote to ``$CDTUI_OUTPUT`` (``outputs``) and ``$CDTUI_ENV`` (``env``),
+    values masked: later stages read them as ``${stages.NAME.outputs.KEY}`` and in their env."""
+
+    phase: str
+    stage: str
+    attempt: int
+    outputs: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StagesExpanded(Event):
+    """A matrix read from an earlier stage's output became these legs, in place of ``stage``."""
+
+    phase: str
+    stage: str
+    legs: tuple[str, ...]
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted(Event):
+    phase: str
+    stage: str
+    attempt: int
+    step: str
+    index: int  # 0-based position in the stage's steps
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished(Event):
+    phase: str
+    stage: str
+    attempt: int
+    step: str
+    index: int
+    status: Status
+    exit_code: int | None = None
+    duration: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitTested(Event):
+    """The git commit a run tested (HEAD when it began); ``dirty``: the working tree differed,
+    so stages without ``checkout: clean`` saw more than the commit."""
+
+    commit: str
+    dirty: bool = False

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdtui.config.models import Phase, Pipeline, Stage
+from cdtui.engine.eligibility import implicit_needs
 
 
 class PlanError(Exception):
@@ -35,7 +36,8 @@ class PhasePlan:
 
         def level(name: str) -> int:
             if name not in depth:
-                needs = [n for n in by_name[name].needs if n in names]
+                watched = implicit_needs(by_name[name], self.stages)  # on_failure: the phase
+                needs = [n for n in watched if n in names]
                 depth[name] = 1 + max((level(n) for n in needs), default=-1)
             return depth[name]
 
@@ -63,7 +65,8 @@ def make_plan(
     wanted: dict[str, set[str]] = {}
     for selector in stages:
         phase, stage = _find_stage(pipeline, selector)
-        wanted.setdefault(phase.name, set()).add(stage.name)
+        legs = [s.name for s in phase.stages if s.matrix_of and s.matrix_of == stage.name]
+        wanted.setdefault(phase.name, set()).update(legs or [stage.name])
     plans: list[PhasePlan] = []
     for phase in pipeline.phases:
         by_phase, by_stage = phase.name in chosen_phases, phase.name in wanted
@@ -101,6 +104,13 @@ def _find_phase(pipeline: Pipeline, name: str) -> Phase:
 
 
 def _find_stage(pipeline: Pipeline, selector: str) -> tuple[Phase, Stage]:
+    """A stage by name; a matrix's name (``test``) stands for its legs (the caller takes all)."""
+    phase_name, _, name = selector.rpartition("/") if "/" in selector else ("", "", selector)
+    phases = [_find_phase(pipeline, phase_name)] if phase_name else pipeline.phases
+    for phase in phases:
+        for stage in phase.stages:
+            if stage.matrix_of == name:
+                return phase, stage.model_copy(update={"name": name})
     if "/" in selector:
         phase_name, stage_name = selector.split("/", 1)
         phase = _find_phase(pipeline, phase_name)

@@ -18,14 +18,29 @@ from cdtui.engine.events import (
     RunFinished,
     RunStarted,
     StageFinished,
+    StagesExpanded,
     StageStarted,
     Status,
+    StepFinished,
+    StepStarted,
 )
 
 if TYPE_CHECKING:
     from cdtui.config.models import Pipeline
     from cdtui.engine.plan import Plan
     from cdtui.store import RunStore
+
+
+@dataclass
+class StepState:
+    """One of a stage's ``steps:`` in its latest attempt."""
+
+    name: str
+    status: Status = Status.PENDING
+    started: float | None = None
+    duration: float | None = None
+    reason: str = ""
+    exit_code: int | None = None
 
 
 @dataclass
@@ -41,6 +56,7 @@ class StageState:
     exit_code: int | None = None
     command: str = ""
     will_retry: bool = False
+    steps: dict[str, StepState] = field(default_factory=dict)  # steps: of the latest attempt
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -99,11 +115,22 @@ class RunState:
                 None,
             )
             st.host, st.command, st.reason, st.exit_code = event.host, event.command, "", None
+            st.steps = {}
+        elif isinstance(event, StepStarted):
+            st = self.stage(event.phase, event.stage)
+            st.steps[event.step] = StepState(event.step, Status.RUNNING, event.at)
+        elif isinstance(event, StepFinished):
+            st = self.stage(event.phase, event.stage)
+            step = st.steps.setdefault(event.step, StepState(event.step))
+            step.status, step.duration = event.status, event.duration
+            step.reason, step.exit_code = event.reason, event.exit_code
         elif isinstance(event, StageFinished):
             st = self.stage(event.phase, event.stage)
             st.status, st.reason, st.exit_code = event.status, event.reason, event.exit_code
             st.finished, st.will_retry = event.at, event.will_retry
             st.attempt = max(st.attempt, event.attempt)
+        elif isinstance(event, StagesExpanded):
+            self._expanded(event)
         elif isinstance(event, PhaseStarted):
             self.phases.setdefault(event.phase, PhaseState(event.phase)).status = Status.RUNNING
         elif isinstance(event, PhaseFinished):
@@ -120,6 +147,22 @@ class RunState:
             self.finished, self.reason, self.user = None, "", event.user
         elif isinstance(event, RunFinished):
             self.status, self.finished, self.reason = event.status, event.at, event.reason
+
+    def _expanded(self, event: StagesExpanded) -> None:
+        """A dynamic matrix's legs take its place in the tree, in order."""
+        ps = self.phases.setdefault(event.phase, PhaseState(event.phase))
+        commands = list(event.commands) + [""] * len(event.legs)
+        rebuilt: dict[str, StageState] = {}
+        for name, st in ps.stages.items():
+            if name != event.stage:
+                rebuilt[name] = st
+                continue
+            for leg, command in zip(event.legs, commands, strict=False):
+                rebuilt[leg] = ps.stages.get(leg) or StageState(event.phase, leg, command=command)
+        if event.stage not in ps.stages:
+            for leg, command in zip(event.legs, commands, strict=False):
+                rebuilt.setdefault(leg, StageState(event.phase, leg, command=command))
+        ps.stages = rebuilt
 
     @classmethod
     def from_store(cls, store: RunStore, run_id: int, pipeline: Pipeline | None = None) -> RunState:
@@ -148,6 +191,18 @@ class RunState:
                 record.exit_code,
             )
             st.command = getattr(record, "command", "") or st.command
+        for phase, stage, attempt, step, status, at, code, took, why in store.steps(run_id):
+            st = state.stage(phase, stage)
+            if attempt != st.attempt:
+                continue  # an earlier attempt's steps
+            found = st.steps.setdefault(step, StepState(step))
+            found.status, found.exit_code, found.reason = Status(status), code, why
+            found.started = found.started or at
+            found.duration = took
+        for ps in state.phases.values():  # a dynamic matrix that ran shows its legs only
+            for name in [n for n, st in ps.stages.items() if st.status is Status.PENDING]:
+                if any(other.startswith(name + "[") for other in ps.stages):
+                    del ps.stages[name]
         state.approvals = list(store.approvals(run_id))
         stored = store.phases(run_id)  # phase_states: what the engine said of each phase
         for name in stored:

@@ -16,6 +16,7 @@ from cdtui.stages.load import LoadKind
 from cdtui.stages.release import ReleaseKind
 from cdtui.stages.rollback import RollbackKind
 from cdtui.stages.run import RunKind
+from cdtui.stages.steps import StepsKind
 
 __all__ = [
     "Cancellable",
@@ -32,3 +33,4 @@ register(RunKind())
 register(ReleaseKind())
 register(RollbackKind())
 register(LoadKind())
+register(StepsKind())

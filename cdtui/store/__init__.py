@@ -22,11 +22,13 @@ from typing import Any
 
 from cdtui.engine.events import (
     ArtifactStored,
+    CommitTested,
     Event,
     GateApproved,
     GateWaiting,
     MetricRecorded,
     Notice,
+    OutputsPublished,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -35,6 +37,8 @@ from cdtui.engine.events import (
     StageOutput,
     StageStarted,
     Status,
+    StepFinished,
+    StepStarted,
 )
 from cdtui.release.events import AlertRaised, ColourDeployed, CommitReleased
 from cdtui.runners.proctree import RUNNING
@@ -111,6 +115,10 @@ class RunStore:
             ColourDeployed: self._colour_deployed,
             AlertRaised: self._alert_raised,
             CommitReleased: self._commit_released,
+            OutputsPublished: self._outputs_published,
+            CommitTested: self._commit_tested,
+            StepStarted: self._step_changed,
+            StepFinished: self._step_changed,
         }
         _open_stores.add(self)
 
@@ -292,6 +300,39 @@ class RunStore:
             lambda db: release_state.insert_released_commit(db, e.run_id, e.commit, e.at), e
         )
 
+    def _outputs_published(self, e: OutputsPublished) -> None:
+        from cdtui.engine import outputs
+
+        rows = [(outputs.OUTPUT, k, v) for k, v in e.outputs]
+        rows += [(outputs.ENV, k, v) for k, v in e.env]
+        where = (e.run_id, e.phase, e.stage, e.attempt)
+        self._write(lambda db: outputs.insert(db, *where, rows, e.at), e)
+
+    def _step_changed(self, e: StepStarted | StepFinished) -> None:
+        if isinstance(e, StepStarted):
+            row = (*(e.run_id, e.phase, e.stage, e.attempt, e.step, e.index), "RUNNING", e.at)
+            row += (None, None, "")
+        else:
+            row = (*(e.run_id, e.phase, e.stage, e.attempt, e.step, e.index), e.status, e.at)
+            row += (e.exit_code, e.duration, e.reason)
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO step_states (run_id, phase, stage, attempt, step, idx, status, at,"
+                " exit_code, duration, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            ),
+            e,
+        )
+
+    def _commit_tested(self, e: CommitTested) -> None:
+        row = (e.run_id, e.commit, int(e.dirty), e.at)
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO run_commits (run_id, git_commit, dirty, at) VALUES (?, ?, ?, ?)", row
+            ),
+            e,
+        )
+
     # -- reading ---------------------------------------------------------------------------------
     # Each read first lets this process's queued rows land (unless runs.db is locked elsewhere).
 
@@ -394,6 +435,29 @@ class RunStore:
     def runs_with_artifact(self, sha256: str) -> list[int]:
         """Run ids, ascending, whose attempts stored exactly these bytes."""
         return self._reads.runs_with_artifact(sha256)
+
+    def steps(self, run_id: int) -> list[tuple]:
+        """(phase, stage, attempt, step, status, at, exit_code, duration, reason) rows, oldest
+        first: each step's newest row is its state."""
+        return self._reads.execute(
+            "SELECT phase, stage, attempt, step, status, at, exit_code, duration, reason"
+            " FROM step_states WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+
+    def tested_commit(self, run_id: int) -> tuple[str, bool] | None:
+        """(commit, working tree was dirty) that the run tested, if it ran in a git repository."""
+        row = self._reads.execute(
+            "SELECT git_commit, dirty FROM run_commits WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def outputs(self, run_id: int) -> dict[str, dict[str, str]]:
+        """What each stage of the run wrote to $CDTUI_OUTPUT (masked), by stage."""
+        from cdtui.engine import outputs
+
+        return outputs.run_outputs(self._reads, run_id)
 
     def artifact_file(self, sha256: str) -> Path:
         """Where the stored copy of a digest lives (it may not exist if never stored)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 4  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
-# 4: stage_procs
+SCHEMA_VERSION = 5  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
+# 4: stage_procs; 5: stage_outputs, run_commits, step_states (pipeline language)
 
 TABLES = {
     "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
@@ -50,6 +50,19 @@ TABLES = {
     "stage_procs": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
         phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, pgid INTEGER NOT NULL,
         token TEXT NOT NULL, since INTEGER NOT NULL, boot_id TEXT NOT NULL, at REAL NOT NULL""",
+    # What a stage wrote to $CDTUI_OUTPUT (kind 'output') and $CDTUI_ENV ('env'), masked
+    # (engine/outputs.py): a later process still resolves ${stages.NAME.outputs.KEY}.
+    "stage_outputs": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,
+        key TEXT NOT NULL, value TEXT NOT NULL, at REAL NOT NULL""",
+    # Each steps: entry of an attempt, as it starts and ends (engine/steps.py).
+    "step_states": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL, step TEXT NOT NULL,
+        idx INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL, exit_code INTEGER,
+        duration REAL, reason TEXT NOT NULL DEFAULT ''""",
+    # The commit a run tested (checkout: clean), and whether the tree had changes it left out.
+    "run_commits": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        git_commit TEXT NOT NULL, dirty INTEGER NOT NULL, at REAL NOT NULL""",
     # One row per side file of the old layout imported into the tables above (carryover.py).
     "carried_over": """seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
         sha256 TEXT NOT NULL, rows INTEGER NOT NULL, at REAL NOT NULL""",
@@ -63,6 +76,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256, run_id)",
     "CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS step_states_run ON step_states(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS stage_outputs_stage ON stage_outputs(phase, stage, seq)",
     "CREATE INDEX IF NOT EXISTS stage_procs_run ON stage_procs(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS deployments_colour ON deployments(colour, seq)",
 )

@@ -12,7 +12,7 @@ from textual.widgets.tree import TreeNode
 
 from cdtui.config.durations import format_duration
 from cdtui.engine.events import Status
-from cdtui.engine.state import PhaseState, RunState, StageState
+from cdtui.engine.state import PhaseState, RunState, StageState, StepState
 from cdtui.presentation import ICONS, stage_outcome
 from cdtui.ui import clock
 
@@ -75,7 +75,13 @@ class PhaseTree(Tree[NodeRef]):
             node = self.root.add(self._phase_label(phase), NodeRef(phase.name), expand=True)
             self._by_ref[(phase.name, None)] = node
             for stage in phase.stages.values():
-                leaf = node.add_leaf(self._stage_label(stage), NodeRef(phase.name, stage.name))
+                ref = NodeRef(phase.name, stage.name)
+                if stage.steps:  # steps: children of their stage (choosing one shows its log)
+                    leaf = node.add(self._stage_label(stage), ref, expand=True)
+                    for step in stage.steps.values():
+                        leaf.add_leaf(self._step_label(step), ref)
+                else:
+                    leaf = node.add_leaf(self._stage_label(stage), ref)
                 self._by_ref[(phase.name, stage.name)] = leaf
         self.following = True
 
@@ -92,10 +98,14 @@ class PhaseTree(Tree[NodeRef]):
             node.set_label(self._phase_label(phase))
             for stage in phase.stages.values():
                 leaf = self._by_ref.get((phase.name, stage.name))
-                if leaf is None:
+                if leaf is None or len(leaf.children) != len(stage.steps):
+                    following = self.following
                     self.load(self.state)
+                    self.following = following
                     return
                 leaf.set_label(self._stage_label(stage, now))
+                for child, step in zip(leaf.children, stage.steps.values(), strict=False):
+                    child.set_label(self._step_label(step, now))
 
     def follow_running(self) -> None:
         """Move the cursor to the running stage unless the operator took over."""
@@ -145,6 +155,18 @@ class PhaseTree(Tree[NodeRef]):
         if phase.gate:
             gate_style = self._style(Status.WAITING) if phase.status is Status.WAITING else "dim"
             text.append("  ‖ gate", style=gate_style)
+        return text
+
+    def _step_label(self, step: StepState, now: float | None = None) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        style = self._style(step.status)
+        text.append(f"{ICONS[step.status]} ", style=style)
+        text.append(step.name, style=style if step.status is Status.RUNNING else "")
+        took = step.duration
+        if took is None and step.started is not None:
+            took = (now or clock.now()) - step.started
+        if took is not None:
+            text.append(f" {format_duration(took)}", style="dim")
         return text
 
     def _stage_label(self, stage: StageState, now: float | None = None) -> Text:
