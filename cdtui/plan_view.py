@@ -56,7 +56,7 @@ def _details(stage: Stage, manual: bool) -> str:
     if stage.keep_children:
         parts.append("keep_children (what it starts outlives it)")
     if stage.artifacts:
-        parts.append(f"artifacts {escape(', '.join(stage.artifacts))}")
+        parts.append(f"artifacts {escape(', '.join(map(str, stage.artifacts)))}")
     if manual:
         parts.append("[yellow]manual: skipped unless selected with --stage[/]")
     return "  " + "  ".join(parts)

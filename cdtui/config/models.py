@@ -15,6 +15,12 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
 from pydantic_core import ValidationError as CoreValidationError
 
+from cdtui.config.artifacts import (
+    ArtifactEntry,
+    ArtifactStore,
+    check_unique_names,
+    normalise_stage_artifacts,
+)
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
 from cdtui.config.notify import NotifyList
@@ -60,12 +66,14 @@ class Stage(Model):
     needs: list[str] = Field(default_factory=list)
     when: Literal["auto", "manual", "always"] = "auto"  # always: runs even if its needs failed
     continue_on_error: bool = False
-    artifacts: list[str] = Field(default_factory=list)
+    artifacts: list[ArtifactEntry] = Field(default_factory=list)  # config/artifacts.py
     grace: Duration | None = None
     keep_children: bool = False
     on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
     strategy: Strategy = Field(default_factory=Strategy)
-    upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
+    upload: list[str] = Field(default_factory=list)  # artifact names or project globs
+    # Named artifacts of an earlier run (its id) or an environment's promoted run (its name).
+    from_: int | str | None = Field(None, alias="from")
 
     _kind: str = PrivateAttr("run")
     _spec: Any = PrivateAttr(None)
@@ -138,6 +146,16 @@ class Stage(Model):
     def spec(self) -> Any:
         """The kind's validated config (None for ``run``, whose fields are the stage's own)."""
         return self._spec
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _artifacts_forms(cls, value: object) -> object:
+        return normalise_stage_artifacts(value)
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifact_names(cls, value: list[ArtifactEntry]) -> list[ArtifactEntry]:
+        return check_unique_names(value)
 
     @field_validator("on", mode="before")
     @classmethod
@@ -236,6 +254,7 @@ class Pipeline(Model):
     hosts: dict[str, Host] = Field(default_factory=dict)
     grace: Duration = 10.0
     notify: NotifyList = Field(default_factory=list)  # sinks: cdtui.config.notify
+    artifacts: ArtifactStore = Field(default_factory=ArtifactStore)  # local or s3://
     phases: list[Phase] = Field(min_length=1)
 
     @field_validator("env")
