@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdtui.artifacts.repository import ArtifactRepository
+from cdtui.infra.aws import boto_errors, why
 from cdtui.store.artifacts import ArtifactError
 
 if TYPE_CHECKING:
@@ -63,23 +64,10 @@ class S3Repository(ArtifactRepository):
 
     def _fail(self, what: str, error: BaseException) -> ArtifactError:
         """An operator's message for a boto3 error: the cause and what to check, no secret."""
-        from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
-
-        if isinstance(error, NoCredentialsError):
-            why = "no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or use a role)"
-        elif isinstance(error, NoRegionError):
-            why = "no AWS region (set artifacts.region or AWS_DEFAULT_REGION)"
-        elif isinstance(error, ClientError):
-            info = error.response.get("Error", {})
-            why = f"{info.get('Code', '?')}: {info.get('Message', '')}".rstrip(": ")
-        else:
-            why = f"{type(error).__name__}: {error}"
-        return ArtifactError(f"artifacts: {what} {self.location}: {why}")
+        return ArtifactError(f"artifacts: {what} {self.location}: {why(error, 'artifacts.region')}")
 
     def _errors(self) -> tuple[type[BaseException], ...]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        return (BotoCoreError, ClientError)
+        return boto_errors()
 
     # -- the interface -----------------------------------------------------------------------
     def exists(self, sha256: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind, kind_of, kinds, register, unregister
+from cdtui.stages.cloudformation import CloudFormationKind
 from cdtui.stages.context import Cancellable, StageContext
 from cdtui.stages.release import ReleaseKind
 from cdtui.stages.rollback import RollbackKind
@@ -30,3 +31,4 @@ __all__ = [
 register(RunKind())
 register(ReleaseKind())
 register(RollbackKind())
+register(CloudFormationKind())
