@@ -16,7 +16,7 @@ from tests.conftest import Recorder, pipeline_of
 
 
 async def run_pipeline(
-    project: Path, *phases: dict[str, Any], **top: Any
+    project: Path, *phases: dict[str, Any], secret_values: dict[str, str] | None = None, **top: Any
 ) -> tuple[Status, Recorder, int]:
     """One engine run recorded in the project's store (a new run id each time)."""
     pipeline = pipeline_of(*phases, **top)
@@ -24,7 +24,7 @@ async def run_pipeline(
         run_id = store.begin_run("test", "tester", "all")
         engine = Engine(
             pipeline, make_plan(pipeline, (), ()), project_dir=project, run_id=run_id,
-            options=EngineOptions(),
+            secrets=secret_values, options=EngineOptions(),
         )  # fmt: skip
         recorder = Recorder()
         engine.subscribe(recorder)

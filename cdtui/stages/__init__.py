@@ -10,6 +10,7 @@ pipeline file costs nothing until a run reaches it.
 from __future__ import annotations
 
 from cdtui.runners.local import ProcessResult
+from cdtui.stages.ansible import AnsibleKind
 from cdtui.stages.base import StageKind, kind_of, kinds, register, unregister
 from cdtui.stages.cloudformation import CloudFormationKind
 from cdtui.stages.context import Cancellable, StageContext
@@ -32,3 +33,4 @@ register(RunKind())
 register(ReleaseKind())
 register(RollbackKind())
 register(CloudFormationKind())
+register(AnsibleKind())
