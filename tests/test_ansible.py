@@ -141,3 +141,30 @@ def test_config_errors_are_located_and_dry_run_says_what_runs(tmp_path: Path):
     result = cli("run", tmp_path, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "ansible-playbook site.yml (local) --check" in result.output
+
+
+def test_the_sample_configures_staging_with_ansible(tmp_path: Path):
+    """The sample pipeline up to its Release gate: the ansible stage writes staging's settings
+    with the digest of the artifact the package stage named."""
+    import re
+    import shutil
+    import subprocess
+
+    from tests.routing_fixtures import free_port
+
+    sample = Path(__file__).resolve().parent.parent / "sample_project"
+    project = tmp_path / "shop"
+    skip = shutil.ignore_patterns(".cdtui", ".cdtui-demo", "__pycache__", ".ruff_cache", "dist")
+    shutil.copytree(sample, project, ignore=skip)
+    config = project / "cdtui.yaml"
+    config.write_text(re.sub(r"\b8101\b", str(free_port()), config.read_text()))
+    done = subprocess.run(
+        [sys.executable, "-m", "cdtui.cli", "run", "--headless", "."],
+        cwd=project, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]  # at the gate
+    settings = (project / ".cdtui-demo" / "staging.env").read_text()
+    (pyz,) = (project / "dist").glob("shop-*.pyz")
+    import hashlib
+
+    assert f"SHOP_ARTIFACT_SHA256={hashlib.sha256(pyz.read_bytes()).hexdigest()}" in settings
