@@ -66,7 +66,7 @@ async def test_a_local_playbook_changes_a_file_and_the_log_shows_it_live(tmp_pat
                                     "PLAY RECAP")]  # fmt: skip
     assert order == sorted(order)
     assert "localhost: ok=2 changed=1 failed=0 skipped=1" in log
-    assert counts_of(recorder)[-1] == "localhost:2/1/0"
+    assert counts_of(recorder)[-1] == "ok=2 changed=1 failed=0"
     started = next(e for e in recorder.of(StageStarted) if e.stage == "configure")
     assert "ansible-playbook site.yml -i localhost, -c local" in started.command
 
@@ -78,7 +78,7 @@ async def test_a_failed_task_fails_the_stage_naming_host_task_and_message(tmp_pa
     assert status is Status.FAILED
     reason = recorder.final("configure").reason
     assert reason == "host localhost, task 'break on purpose' failed: non-zero return code"
-    assert counts_of(recorder)[-1] == "localhost:2/1/1"
+    assert counts_of(recorder)[-1] == "ok=2 changed=1 failed=1"
 
 
 async def test_check_mode_changes_nothing(tmp_path: Path):
@@ -119,7 +119,7 @@ async def test_a_play_over_the_projects_hosts_through_sshd(tmp_path: Path):
     assert status is Status.SUCCEEDED, recorder.output("configure")[-2000:]
     assert (out / "app.conf").read_text() == "env=staging\n"
     assert "changed\x1b[0m: [host0]" in recorder.output("configure")
-    assert counts_of(recorder)[-1] == "host0:2/1/0"
+    assert counts_of(recorder)[-1] == "ok=2 changed=1 failed=0"
     assert not list((tmp_path / ".cdtui" / "ansible").glob("inventory-*"))
 
 

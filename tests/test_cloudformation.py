@@ -72,7 +72,7 @@ async def test_a_stack_is_created_with_events_in_the_log_and_outputs_for_the_nex
     assert "output WebUrl = http://staging.shop.test" in plain
     assert recorder.output("deploy").strip() == "url=http://staging.shop.test topic=shop-staging"
     progress = [n.extra.get("progress") for n in recorder.of(Notice) if n.stage == "infra"]
-    assert progress[-1] == "2/2"
+    assert progress[-1] == "2/2 resources"
     stacks = cfn.client("cloudformation").describe_stacks(StackName="shop-staging")["Stacks"]
     assert stacks[0]["StackStatus"] == "CREATE_COMPLETE"
 
@@ -221,3 +221,22 @@ async def test_a_stack_whose_creation_failed_is_not_updated(cfn: Moto, tmp_path:
     status, recorder, _ = await run_pipeline(tmp_path, infra_phase(cfn, "shop-dead"))
     assert status is Status.FAILED
     assert "is ROLLBACK_COMPLETE: its creation failed" in recorder.final("infra").reason
+
+
+def test_the_tree_shows_a_running_stages_progress():
+    import time
+
+    from cdtui.engine.events import StageFinished, StageStarted
+    from cdtui.engine.state import RunState
+    from cdtui.ui.widgets.phase_tree import PhaseTree
+
+    state = RunState()
+    now = time.time()
+    state.apply(StageStarted(1, now, "Load", "infra", 1, "cloudformation: ...", host="local"))
+    state.apply(Notice(1, now, "info", "shop: 2 of 5 resources done", "Load", "infra",
+                       extra={"progress": "2/5 resources"}))  # fmt: skip
+    stage = state.stage("Load", "infra")
+    assert stage.progress == "2/5 resources"
+    assert "2/5 resources" in PhaseTree()._stage_label(stage, now + 1).plain
+    state.apply(StageFinished(1, now + 2, "Load", "infra", 1, Status.SUCCEEDED, 0, ""))
+    assert "resources" not in PhaseTree()._stage_label(stage, now + 3).plain

@@ -13,6 +13,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    Notice,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -41,6 +42,7 @@ class StageState:
     exit_code: int | None = None
     command: str = ""
     will_retry: bool = False
+    progress: str = ""  # a kind's "2 of 5 resources done" (a Notice's extra["progress"])
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -99,6 +101,7 @@ class RunState:
                 None,
             )
             st.host, st.command, st.reason, st.exit_code = event.host, event.command, "", None
+            st.progress = ""
         elif isinstance(event, StageFinished):
             st = self.stage(event.phase, event.stage)
             st.status, st.reason, st.exit_code = event.status, event.reason, event.exit_code
@@ -120,6 +123,8 @@ class RunState:
             self.finished, self.reason, self.user = None, "", event.user
         elif isinstance(event, RunFinished):
             self.status, self.finished, self.reason = event.status, event.at, event.reason
+        elif isinstance(event, Notice) and event.stage and event.extra.get("progress"):
+            self.stage(event.phase, event.stage).progress = event.extra["progress"]
 
     @classmethod
     def from_store(cls, store: RunStore, run_id: int, pipeline: Pipeline | None = None) -> RunState:

@@ -97,9 +97,10 @@ async def _play(ctx: StageContext, spec: AnsibleSpec, argv: list[str]) -> Proces
             return
         last[0] = now
         text = ", ".join(f"{host} {c.text()}" for host, c in sorted(hosts.items()))
-        progress = ";".join(
-            f"{host}:{c.ok}/{c.changed}/{c.failed}" for host, c in sorted(hosts.items())
-        )
+        total = [sum(getattr(c, k) for c in hosts.values()) for k in ("ok", "changed", "failed")]
+        progress = "ok={} changed={} failed={}".format(*total)
+        if len(hosts) > 1:
+            progress = f"{len(hosts)} hosts {progress}"
         progress_notice(ctx, f"ansible: {text}", progress)
 
     view = PlaybookView(sink.feed, on_counts=counts)

@@ -176,9 +176,8 @@ class _Operation:
 
     def _progress(self, progress: Any) -> None:
         done = min(len(progress.done), progress.total)
-        progress_notice(
-            self.ctx, f"{self.spec.stack}: {progress.text()}", f"{done}/{progress.total}"
-        )
+        shown = f"{done}/{progress.total} resources"
+        progress_notice(self.ctx, f"{self.spec.stack}: {progress.text()}", shown)
 
     async def _publish(self, stack: Any) -> None:
         outputs = await asyncio.to_thread(stack.outputs)
