@@ -186,3 +186,45 @@ def test_artifact_keys_are_validated_with_their_location(tmp_path: Path):
     shown = "\n".join(f"{e.line}: {e.path}: {e.message}" for e in caught.value.errors)
     assert "2: artifacts.store" in shown and "s3://bucket/prefix" in shown
     assert "artifacts" in shown and "1bad" in shown
+
+
+async def test_upload_by_name_ships_the_kept_bytes_to_a_host(tmp_path: Path):
+    from tests.sshd import running_fleet
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    ship = {"name": "ship", "on": "host0", "cwd": str(remote), "upload": ["pyz"],
+            "run": "sha256sum shop.pyz"}  # fmt: skip
+    with running_fleet(tmp_path / "fleet", 1) as fleet:
+        hosts = {n: h.model_dump(exclude_none=True) for n, h in fleet.hosts().items()}
+        phase = build_phase("shipped")
+        # A later stage rebuilds dist/: the upload still ships what package kept.
+        phase["stages"].append({"name": "rebuild", "run": BUILD.format(text="other"),
+                                "needs": ["package"]})  # fmt: skip
+        status, recorder, _ = await run_pipeline(
+            tmp_path, phase, {"name": "Deploy", "stages": [ship]}, hosts=hosts
+        )
+    assert status is Status.SUCCEEDED, recorder.final("ship").reason
+    assert (remote / "shop.pyz").read_bytes() == b"shipped"
+    assert hashlib.sha256(b"shipped").hexdigest() in recorder.output("ship")
+
+
+@pytest.mark.parametrize(
+    ("given", "where"),
+    [
+        ("{w: ../x.whl}", "artifacts.w"),
+        ("[{path: /x, name: y}]", "artifacts[0]"),
+        ("{w: {path: /x, optional: true}}", "artifacts.w"),
+    ],
+)
+def test_every_artifacts_form_stays_inside_the_project(tmp_path: Path, given: str, where: str):
+    path = tmp_path / "cdtui.yaml"
+    path.write_text(
+        "project: p\nphases:\n  - name: A\n    stages:\n"
+        f"      - {{name: b, run: x, artifacts: {given}}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    (error,) = caught.value.errors
+    assert error.line == 5 and error.path.endswith(where)
+    assert "must stay inside the project" in error.message
