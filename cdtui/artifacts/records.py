@@ -20,27 +20,17 @@ from cdtui.store.paths import ensure_state_dir
 BUSY_TIMEOUT_S = 10.0
 UNSET = object()  # promote(): no expectation about the current run
 
-_TABLES = {
-    "artifact_records": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
-        name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-        git_commit TEXT NOT NULL DEFAULT '', location TEXT NOT NULL, at REAL NOT NULL""",
-    "promotions": """seq INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL,
-        run_id INTEGER NOT NULL, previous INTEGER, who TEXT NOT NULL, at REAL NOT NULL""",
-    "artifact_removals": """seq INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT NOT NULL,
-        location TEXT NOT NULL, at REAL NOT NULL""",
-}
-_SCHEMA = (
-    *(f"CREATE TABLE IF NOT EXISTS {name} ({cols})" for name, cols in _TABLES.items()),
-    "CREATE INDEX IF NOT EXISTS artifact_records_run ON artifact_records(run_id, seq)",
-    "CREATE INDEX IF NOT EXISTS promotions_env ON promotions(env, seq)",
-    *(
-        f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-        f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} is not allowed'); END"
-        for name in _TABLES
-        for op in ("UPDATE", "DELETE")
-    ),
-)
+OWN_TABLES = ("artifact_records", "promotions", "artifact_removals")
+
+
+def _schema() -> list[str]:
+    """This module's tables, indexes and append-only triggers, as the store's schema has them."""
+    from cdtui.store.schema import statements
+
+    def ours(text: str) -> bool:
+        return any(f"EXISTS {name} (" in text or f" ON {name}" in text for name in OWN_TABLES)
+
+    return [text for text in statements() if ours(text)]
 
 
 class PromotionConflict(Exception):
@@ -78,7 +68,7 @@ class ArtifactRecords:
         path = ensure_state_dir(project_dir) / "runs.db"
         self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        for statement in _SCHEMA:
+        for statement in _schema():
             self._conn.execute(statement)
 
     def __enter__(self) -> ArtifactRecords:
