@@ -228,3 +228,15 @@ def test_every_artifacts_form_stays_inside_the_project(tmp_path: Path, given: st
     (error,) = caught.value.errors
     assert error.line == 5 and error.path.endswith(where)
     assert "must stay inside the project" in error.message
+
+
+def test_dry_run_shows_names_sources_and_uploads(tmp_path: Path):
+    (tmp_path / "cdtui.yaml").write_text(
+        "project: p\nphases:\n  - name: A\n    stages:\n"
+        "      - {name: package, run: make, artifacts: {pyz: dist/*.pyz}}\n"
+        "      - {name: ship, run: ./ship.sh, from: staging, upload: [pyz], needs: [package]}\n"
+    )
+    result = cli("run", tmp_path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "artifacts pyz: dist/*.pyz" in result.output
+    assert "artifacts from staging" in result.output and "upload pyz" in result.output
