@@ -168,3 +168,13 @@ def test_the_sample_configures_staging_with_ansible(tmp_path: Path):
     import hashlib
 
     assert f"SHOP_ARTIFACT_SHA256={hashlib.sha256(pyz.read_bytes()).hexdigest()}" in settings
+
+
+async def test_an_unreachable_host_fails_the_stage_naming_it(tmp_path: Path):
+    from tests.routing_fixtures import free_port
+
+    hosts = {"ghost": {"address": "127.0.0.1", "port": free_port(), "user": "nobody"}}
+    status, recorder, _ = await run_pipeline(tmp_path, configure(tmp_path), hosts=hosts)
+    assert status is Status.FAILED
+    reason = recorder.final("configure").reason
+    assert reason.startswith("host ghost, task 'write the config' unreachable:"), reason

@@ -68,9 +68,6 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result):
         self._result("unreachable", result)
 
-    def v2_runner_item_on_failed(self, result):
-        self._result("failed", result, item=True)
-
     def v2_playbook_on_stats(self, stats):
         hosts = {}
         for host in sorted(stats.processed):
