@@ -240,3 +240,13 @@ def test_dry_run_shows_names_sources_and_uploads(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "artifacts pyz: dist/*.pyz" in result.output
     assert "artifacts from staging" in result.output and "upload pyz" in result.output
+
+
+def test_reading_commands_create_no_store(tmp_path: Path):
+    from cdtui.store import store_exists
+
+    for args in (("artifacts",), ("artifacts", "--json"), ("artifacts", "gc", "--dry-run")):
+        result = cli(*args, "-C", tmp_path)
+        assert result.exit_code == 0, result.output
+    assert not store_exists(tmp_path)
+    assert cli("promote", 1, "prod", "-C", tmp_path).exit_code == 2

@@ -130,9 +130,13 @@ def list_artifacts(run: int | None, as_json: bool, project_dir: Path) -> None:
 def gc(keep: int, dry_run: bool, project_dir: Path) -> None:
     """Remove stored bytes no run in the last KEEP and no environment or release names."""
     from cdtui.artifacts import gc as collector
+    from cdtui.store import store_exists
     from cdtui.store.artifacts import ArtifactError
 
     repository = repository_of(project_dir)
+    if not store_exists(project_dir):  # a read of nothing must not create a store
+        click.echo(f"No artifacts kept in {project_dir}.")
+        return
     try:
         planned = collector.plan(project_dir, repository, keep)
         verb = "would remove" if dry_run else "removed"
