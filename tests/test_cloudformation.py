@@ -4,6 +4,7 @@ succeeds, a bad resource that fails the stage naming it with the rollback shown,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -240,3 +241,80 @@ def test_the_tree_shows_a_running_stages_progress():
     assert "2/5 resources" in PhaseTree()._stage_label(stage, now + 1).plain
     state.apply(StageFinished(1, now + 2, "Load", "infra", 1, Status.SUCCEEDED, 0, ""))
     assert "resources" not in PhaseTree()._stage_label(stage, now + 3).plain
+
+
+async def test_plan_then_a_gate_then_apply_the_reviewed_change_set(cfn: Moto, tmp_path: Path):
+    write_template(tmp_path, TEMPLATE)
+    plan = infra_phase(cfn, "shop-gated", execute=False)
+    plan["stages"] = plan["stages"][:1]
+    apply_spec = {"stack": "shop-gated", "change_set": "${stages.infra.outputs.change_set}",
+                  "region": REGION, "endpoint_url": cfn.url, "poll": "0.2s"}  # fmt: skip
+    apply = {"name": "Apply", "gate": "confirm", "stages": [
+        {"name": "apply", "cloudformation": apply_spec},
+        {"name": "deploy", "run": "echo url=${stack.WebUrl}", "needs": ["apply"]},
+    ]}  # fmt: skip
+    from cdtui.engine.engine import Engine, EngineOptions
+    from cdtui.engine.events import GateWaiting
+    from cdtui.engine.plan import make_plan
+    from tests.conftest import Recorder, pipeline_of
+
+    pipeline = pipeline_of(plan, apply)
+    client = cfn.client("cloudformation")
+    engine = Engine(pipeline, make_plan(pipeline, (), ()), project_dir=tmp_path, run_id=1,
+                    options=EngineOptions(interactive_gates=True))  # fmt: skip
+    seen = Recorder()
+    engine.subscribe(seen)
+    at_gate: list[str] = []
+
+    def review_then_approve(event: object) -> None:
+        if isinstance(event, GateWaiting):  # the operator reads the plan, the stack unchanged
+            at_gate.append(
+                client.describe_stacks(StackName="shop-gated")["Stacks"][0]["StackStatus"]
+            )
+            asyncio.get_running_loop().call_soon(engine.approve, "Apply")
+
+    engine.subscribe(review_then_approve)
+    assert await engine.run() is Status.SUCCEEDED, seen.final("apply").reason
+    assert at_gate == ["REVIEW_IN_PROGRESS"]
+    assert "+ Add     Topic" in SGR.sub("", seen.output("infra"))
+    assert "reviewed change set cdtui-" in seen.output("apply")
+    assert seen.output("deploy").strip() == "url=http://staging.shop.test"
+    assert client.describe_stacks(StackName="shop-gated")["Stacks"][0]["StackStatus"] == (
+        "CREATE_COMPLETE"
+    )
+
+
+async def test_a_cancel_before_execution_leaves_the_stack_unchanged(cfn: Moto, tmp_path: Path):
+    from cdtui.engine.engine import Engine
+    from cdtui.engine.events import StageOutput
+    from cdtui.engine.plan import make_plan
+    from tests.conftest import Recorder, pipeline_of
+
+    write_template(tmp_path, TEMPLATE)
+    pipeline = pipeline_of(infra_phase(cfn, "shop-never"))
+    engine = Engine(pipeline, make_plan(pipeline, (), ()), project_dir=tmp_path, run_id=1)
+    recorder = Recorder()
+    engine.subscribe(recorder)
+    engine.subscribe(
+        lambda e: (
+            engine.cancel("cancelled by test")
+            if isinstance(e, StageOutput) and "change set for stack" in e.text
+            else None
+        )
+    )
+    assert await engine.run() is Status.CANCELLED
+    assert "was not executed; stack shop-never unchanged" in recorder.final("infra").reason
+    stack = cfn.client("cloudformation").describe_stacks(StackName="shop-never")["Stacks"][0]
+    assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"
+
+
+async def test_a_template_kept_as_an_artifact(cfn: Moto, tmp_path: Path):
+    build = {"name": "Build", "stages": [{
+        "name": "render", "run": f"mkdir -p out && echo '{json.dumps(TEMPLATE)}' > out/stack.json",
+        "artifacts": {"tpl": "out/stack.json"},
+    }]}  # fmt: skip
+    status, recorder, _ = await run_pipeline(
+        tmp_path, build, infra_phase(cfn, "shop-art", "${artifacts.tpl.path}")
+    )
+    assert status is Status.SUCCEEDED, recorder.final("infra").reason
+    assert "url=http://staging.shop.test" in recorder.output("deploy")

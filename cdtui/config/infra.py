@@ -26,6 +26,8 @@ class CloudFormationSpec(Model):
     parameters: dict[str, Scalar] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     delete: bool = False
+    execute: bool = True  # false: make and show the change set only (a gate, then apply it)
+    change_set: str | None = None  # apply this reviewed change set (${stages.plan.outputs...})
     capabilities: list[
         Literal["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     ] = Field(default_factory=list)
@@ -36,15 +38,21 @@ class CloudFormationSpec(Model):
 
     @model_validator(mode="after")
     def _template_unless_delete(self) -> CloudFormationSpec:
-        if self.delete and self.template is not None:
-            raise ValueError("delete: true tears the stack down: drop template (or delete)")
-        if not self.delete and not self.template:
+        if self.delete and (self.template is not None or self.change_set is not None):
+            raise ValueError("delete: true tears the stack down: drop template and change_set")
+        if self.change_set is not None and self.template is not None:
+            raise ValueError("change_set applies a reviewed change set: drop template")
+        if not self.delete and not self.template and self.change_set is None:
             raise ValueError("template is required (a project file or ${artifacts.NAME.path})")
         return self
 
     def describe(self) -> str:
         if self.delete:
             return f"cloudformation: delete stack {self.stack}"
+        if self.change_set is not None:
+            return f"cloudformation: execute change set {self.change_set} on stack {self.stack}"
+        if not self.execute:
+            return f"cloudformation: plan stack {self.stack} from {self.template} (change set only)"
         params = f" with {', '.join(self.parameters)}" if self.parameters else ""
         return f"cloudformation: create/update stack {self.stack} from {self.template}{params}"
 

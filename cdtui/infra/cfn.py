@@ -93,11 +93,7 @@ class Stack:
                 f"{TEMPLATE_BODY_MAX}-byte template body limit: split it into nested stacks"
             )
         existing = self.describe()
-        kind = (
-            "CREATE"
-            if existing is None or existing["StackStatus"] == "REVIEW_IN_PROGRESS"
-            else "UPDATE"
-        )
+        kind = _kind(existing)
         if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
             raise CfnError(
                 f"stack {self.name} is ROLLBACK_COMPLETE: its creation failed and it cannot be "
@@ -160,6 +156,24 @@ class Stack:
                 raise CfnError(f"change set {name} still {status} after {CHANGE_SET_WAIT_S:.0f}s")
             time.sleep(CHANGE_SET_POLL_S)
 
+    def reviewed(self, name: str) -> ChangeSet:
+        """A change set made earlier (``execute: false``), if it can still be executed."""
+        try:
+            found = self.client.describe_change_set(StackName=self.name, ChangeSetName=name)
+        except boto_errors() as error:
+            raise explain(error, f"cannot read change set {name} of stack {self.name}") from error
+        state = (found.get("Status"), found.get("ExecutionStatus"))
+        if state != ("CREATE_COMPLETE", "AVAILABLE"):
+            why = f": {found['StatusReason']}" if found.get("StatusReason") else ""
+            raise CfnError(
+                f"change set {name} of stack {self.name} cannot be executed "
+                f"({'/'.join(map(str, state))}{why}): plan again"
+            )
+        self.stack_id = found["StackId"]
+        return ChangeSet(
+            name, self.stack_id, _kind(self.describe()), list(found.get("Changes", []))
+        )
+
     def _drop(self, name: str) -> None:
         try:
             self.client.delete_change_set(StackName=self.stack_id, ChangeSetName=name)
@@ -207,3 +221,10 @@ class Stack:
                     return fresh[::-1]
         except boto_errors() as error:
             raise explain(error, f"cannot read the events of stack {self.name}") from error
+
+
+def _kind(stack: dict[str, Any] | None) -> str:
+    """CREATE for a stack that does not exist yet (or only waits for its first change set)."""
+    if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return "CREATE"
+    return "UPDATE"

@@ -65,6 +65,7 @@ class _Operation:
     def __init__(self, ctx: StageContext, spec: CloudFormationSpec, out: _Log) -> None:
         self.ctx, self.spec, self.out = ctx, spec, out
         self.seen: list[dict[str, Any]] = []
+        self.wake = _Wake()
 
     def _expand(self, text: str) -> str:
         return expand(text, self.ctx.values, shell=False)
@@ -76,33 +77,65 @@ class _Operation:
         stack = await asyncio.to_thread(
             Stack, spec.stack, spec.region, spec.endpoint_url, spec.profile
         )
-        if spec.delete:
-            return await self._delete(stack)
-        assert spec.template is not None
-        template = Path(self._expand(spec.template))
-        if not template.is_absolute():
-            template = ctx.project_dir / template
-        if not template.is_file():
-            raise CfnError(f"template {spec.template} not found ({template})")
-        parameters = {k: self._scalar(v) for k, v in spec.parameters.items()}
-        tags = {k: self._expand(v) for k, v in spec.tags.items()}
-        self.out.line(f"change set for stack {spec.stack} from {template.name}")
-        change_set = await asyncio.to_thread(
-            stack.change_set, template, parameters, tags, list(spec.capabilities)
-        )
+        with ctx.tracking(self.wake):
+            if ctx.cancelled:
+                self.wake.cancel(ctx.cancel_reason)
+            if spec.delete:
+                return await self._delete(stack)
+            return await self._change(stack)
+
+    async def _change(self, stack: Any) -> ProcessResult:
+        """Make (or take the reviewed) change set, show it, then execute it unless told not to."""
+        from cdtui.infra.cfn_events import change_lines
+
+        spec = self.spec
+        if spec.change_set:
+            name = self._expand(spec.change_set)
+            self.out.line(f"reviewed change set {name} for stack {spec.stack}")
+            change_set = await asyncio.to_thread(stack.reviewed, name)
+        else:
+            template, parameters, tags = self._inputs()
+            self.out.line(f"change set for stack {spec.stack} from {template.name}")
+            change_set = await asyncio.to_thread(
+                stack.change_set, template, parameters, tags, list(spec.capabilities)
+            )
         if change_set.empty:
             self.out.line(f"no changes: stack {spec.stack} is up to date")
             await self._publish(stack)
             return ProcessResult(Status.SUCCEEDED, 0, "no changes")
-        from cdtui.infra.cfn_events import change_lines
-
         self.out.line(f"{change_set.kind} {spec.stack}: {len(change_set.changes)} change(s)")
         for line in change_lines(change_set.changes):
             self.out.line(line)
+        if not spec.execute:
+            self.out.line(
+                f"not executed (execute: false): change set {change_set.name} waits; a later "
+                "stage applies it with change_set: ${stages.NAME.outputs.change_set}"
+            )
+            self.ctx.publish(
+                "stages", self.ctx.stage.name, {"outputs": {"change_set": change_set.name}}
+            )
+            return ProcessResult(Status.SUCCEEDED, 0, "")
+        if self.wake.event.is_set():
+            return ProcessResult(
+                Status.CANCELLED, None,
+                f"{self.wake.reason}: change set {change_set.name} was not executed; stack "
+                f"{spec.stack} unchanged",
+            )  # fmt: skip
         cursor = await asyncio.to_thread(stack.newest_event_id)
         self.out.line(f"executing change set {change_set.name}")
         await asyncio.to_thread(stack.execute, change_set)
         return await self._follow(stack, cursor, len(change_set.changes), success_publish=True)
+
+    def _inputs(self) -> tuple[Path, dict[str, str], dict[str, str]]:
+        spec = self.spec
+        assert spec.template is not None
+        template = Path(self._expand(spec.template))
+        if not template.is_absolute():
+            template = self.ctx.project_dir / template
+        if not template.is_file():
+            raise CfnError(f"template {spec.template} not found ({template})")
+        parameters = {k: self._scalar(v) for k, v in spec.parameters.items()}
+        return template, parameters, {k: self._expand(v) for k, v in spec.tags.items()}
 
     def _scalar(self, value: object) -> str:
         if isinstance(value, bool):
@@ -128,33 +161,28 @@ class _Operation:
 
         ctx, spec = self.ctx, self.spec
         progress = Progress(total, stack=spec.stack)
-        wake = _Wake()
+        wake = self.wake
         deadline = None if ctx.timeout is None else time.monotonic() + ctx.timeout
-        with ctx.tracking(wake):
-            if ctx.cancelled:
-                wake.cancel(ctx.cancel_reason)
-            while True:
-                status = await asyncio.to_thread(stack.status)
-                fresh = await asyncio.to_thread(stack.events_since, cursor)
-                for event in fresh:
-                    cursor = event["EventId"]
-                    self.seen.append(event)
-                    self.out.line(event_line(event))
-                    if progress.see(event):
-                        self._progress(progress)
-                if terminal(status):
-                    break
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return self._stopped(
-                        Status.TIMED_OUT, f"timed out after {ctx.timeout:g}s", status
-                    )
-                try:
-                    wait = spec.poll if left is None else min(spec.poll, left)
-                    await asyncio.wait_for(wake.event.wait(), timeout=wait)
-                except TimeoutError:
-                    continue
-                return self._stopped(Status.CANCELLED, wake.reason or "cancelled", status)
+        while True:
+            status = await asyncio.to_thread(stack.status)
+            fresh = await asyncio.to_thread(stack.events_since, cursor)
+            for event in fresh:
+                cursor = event["EventId"]
+                self.seen.append(event)
+                self.out.line(event_line(event))
+                if progress.see(event):
+                    self._progress(progress)
+            if terminal(status):
+                break
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return self._stopped(Status.TIMED_OUT, f"timed out after {ctx.timeout:g}s", status)
+            try:
+                wait = spec.poll if left is None else min(spec.poll, left)
+                await asyncio.wait_for(wake.event.wait(), timeout=wait)
+            except TimeoutError:
+                continue
+            return self._stopped(Status.CANCELLED, wake.reason or "cancelled", status)
         if status in SUCCESS:
             progress.done.update(f"#{n}" for n in range(total))  # every resource at rest
             self._progress(progress)
