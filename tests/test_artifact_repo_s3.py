@@ -168,3 +168,11 @@ async def test_the_release_takes_the_tested_bytes_through_s3(bucket: Moto, tmp_p
     copy.unlink()
     with pytest.raises(ArtifactError, match="digest mismatch"):
         release_artifact(tmp_path, pipeline)
+
+
+async def test_an_unknown_profile_fails_the_stage_naming_it(bucket: Moto, tmp_path: Path):
+    store = {**top(bucket)["artifacts"], "profile": "nobody-has-this"}
+    status, recorder, _ = await run_pipeline(tmp_path, build_phase("x"), artifacts=store)
+    assert status is Status.FAILED
+    reason = recorder.final("package").reason
+    assert "nobody-has-this" in reason and "crashed" not in reason

@@ -318,3 +318,14 @@ async def test_a_template_kept_as_an_artifact(cfn: Moto, tmp_path: Path):
     )
     assert status is Status.SUCCEEDED, recorder.final("infra").reason
     assert "url=http://staging.shop.test" in recorder.output("deploy")
+
+
+async def test_an_unknown_profile_is_named_not_a_crash(cfn: Moto, tmp_path: Path):
+    write_template(tmp_path, TEMPLATE)
+    status, recorder, _ = await run_pipeline(
+        tmp_path, infra_phase(cfn, "shop-p", profile="nobody-has-this")
+    )
+    assert status is Status.FAILED
+    reason = recorder.final("infra").reason
+    assert "cannot reach CloudFormation" in reason and "nobody-has-this" in reason
+    assert "crashed" not in reason

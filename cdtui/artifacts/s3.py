@@ -46,10 +46,13 @@ class S3Repository(ArtifactRepository):
         if self._client is None:
             import boto3
 
-            session = boto3.session.Session(
-                profile_name=self._store.profile, region_name=self._store.region
-            )
-            self._client = session.client("s3", endpoint_url=self._store.endpoint_url)
+            try:
+                session = boto3.session.Session(
+                    profile_name=self._store.profile, region_name=self._store.region
+                )
+                self._client = session.client("s3", endpoint_url=self._store.endpoint_url)
+            except self._errors() as error:  # an unknown profile
+                raise self._fail("cannot reach", error) from error
         return self._client
 
     def _transfer(self) -> Any:

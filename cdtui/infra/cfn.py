@@ -47,8 +47,11 @@ class Stack:
         import boto3
 
         self.name = name
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-        self.client = session.client("cloudformation", endpoint_url=endpoint_url)
+        try:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+            self.client = session.client("cloudformation", endpoint_url=endpoint_url)
+        except boto_errors() as error:  # an unknown profile, no region
+            raise explain(error, "cannot reach CloudFormation") from error
         self.stack_id = name
 
     def describe(self) -> dict[str, Any] | None:
