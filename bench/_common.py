@@ -80,3 +80,21 @@ def time_run(pipeline_dict: dict[str, Any], project_dir: Path, jobs: int = 1) ->
     store.close()
     assert status == "SUCCEEDED", status
     return took
+
+
+def moto_server() -> tuple[Any, str]:
+    """A started moto server on loopback and its URL, with fake credentials in the environment
+    (a bench never reaches a real account); stop it with ``server.stop()``."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        os.environ[key] = value
+    os.environ.pop("AWS_PROFILE", None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"

@@ -26,6 +26,8 @@ COMMANDS = {
     "status": "cdtui.commands.release:status",
     "events": "cdtui.commands.events:events",
     "notify": "cdtui.commands.notify:notify",
+    "artifacts": "cdtui.commands.artifacts:artifacts",
+    "promote": "cdtui.commands.promote:promote",
 }
 
 

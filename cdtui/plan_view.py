@@ -68,7 +68,11 @@ def _details(stage: Stage, manual: bool) -> str:
     if stage.keep_children:
         parts.append("keep_children (what it starts outlives it)")
     if stage.artifacts:
-        parts.append(f"artifacts {escape(', '.join(stage.artifacts))}")
+        parts.append(f"artifacts {escape(', '.join(map(str, stage.artifacts)))}")
+    if stage.from_ is not None:
+        parts.append(f"artifacts from {escape(str(stage.from_))}")
+    if stage.upload:
+        parts.append(f"upload {escape(', '.join(stage.upload))}")
     if manual:
         parts.append("[yellow]manual: skipped unless selected with --stage[/]")
     return "  " + "  ".join(parts)

@@ -89,9 +89,19 @@ def _check_paths(phases: list, source: SourceMap) -> list[LocatedError]:
             found: list[tuple[str, PathKey, object]] = []
             for field_name in ("artifacts", "upload"):
                 values = raw.get(field_name)
-                if isinstance(values, list):
+                if isinstance(values, dict):  # artifacts: {name: pattern | {path: pattern}}
+                    values = {
+                        k: v.get("path") if isinstance(v, dict) else v for k, v in values.items()
+                    }
+                    found += [(field_name, (*stage, field_name, k), v) for k, v in values.items()]
+                elif isinstance(values, list):
                     found += [
-                        (field_name, (*stage, field_name, i), v) for i, v in enumerate(values)
+                        (
+                            field_name,
+                            (*stage, field_name, i),
+                            v.get("path") if isinstance(v, dict) else v,
+                        )
+                        for i, v in enumerate(values)
                     ]
             if not raw.get("on"):
                 found.append(("cwd", (*stage, "cwd"), raw.get("cwd")))

@@ -24,11 +24,16 @@ class KindConfig:
 
 def _builtin() -> dict[str, KindConfig]:
     """The kinds cdtui ships, known here without importing their runtime (``cdtui.stages``)."""
+    from cdtui.config.infra import AnsibleSpec, CloudFormationSpec
     from cdtui.config.load import LoadSpec
     from cdtui.config.release import ReleaseSpec
     from cdtui.config.steps import StepList
 
     return {
+        "cloudformation": KindConfig(
+            "cloudformation", CloudFormationSpec, CloudFormationSpec.describe
+        ),
+        "ansible": KindConfig("ansible", AnsibleSpec, AnsibleSpec.describe),
         "run": KindConfig("run", None, lambda _spec: "run"),
         "release": KindConfig("release", ReleaseSpec, ReleaseSpec.describe, in_yaml=False),
         "rollback": KindConfig("rollback", ReleaseSpec, lambda _spec: "rollback", in_yaml=False),

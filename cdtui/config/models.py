@@ -15,6 +15,12 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
 from pydantic_core import ValidationError as CoreValidationError
 
+from cdtui.config.artifacts import (
+    ArtifactEntry,
+    ArtifactStore,
+    check_unique_names,
+    normalise_stage_artifacts,
+)
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
 from cdtui.config.notify import NotifyList
@@ -92,13 +98,15 @@ class Stage(Model):
     resources: Resources = Field(default_factory=Resources)
     lock: list[str] = Field(default_factory=list)  # named locks held while it runs
     continue_on_error: bool = False
-    artifacts: list[str] = Field(default_factory=list)
+    artifacts: list[ArtifactEntry] = Field(default_factory=list)  # config/artifacts.py
     grace: Duration | None = None
     keep_children: bool = False
     on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
     strategy: Strategy = Field(default_factory=Strategy)
-    upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
+    upload: list[str] = Field(default_factory=list)  # artifact names or project globs
     watch: Literal["restart", "queue"] = "restart"  # cdtui watch: a change cancels it, or waits
+    # Named artifacts of an earlier run (its id) or an environment's promoted run (its name).
+    from_: int | str | None = Field(None, alias="from")
 
     _kind: str = PrivateAttr("run")
     _spec: Any = PrivateAttr(None)
@@ -243,6 +251,16 @@ class Stage(Model):
         """The stage a leg was expanded from ('' for a stage that is not a leg)."""
         return self._matrix_of
 
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _artifacts_forms(cls, value: object) -> object:
+        return normalise_stage_artifacts(value)
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifact_names(cls, value: list[ArtifactEntry]) -> list[ArtifactEntry]:
+        return check_unique_names(value)
+
     @field_validator("on", mode="before")
     @classmethod
     def _on_shorthand(cls, value: object) -> object:
@@ -360,6 +378,7 @@ class Pipeline(Model):
     grace: Duration = 10.0
     notify: NotifyList = Field(default_factory=list)  # sinks: cdtui.config.notify
     watch: WatchSettings = Field(default_factory=WatchSettings)
+    artifacts: ArtifactStore = Field(default_factory=ArtifactStore)  # local or s3://
     phases: list[Phase] = Field(min_length=1)
 
     @field_validator("env")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cdtui.config.models import Stage
 from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
 from cdtui.runners.local import ProcessResult
-from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics, store_artifacts
+from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics
 from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
@@ -48,17 +48,29 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
         )
     if result.status is not Status.SUCCEEDED or not stage.artifacts:
         return result
+    from cdtui.artifacts.backends import open_repository
+    from cdtui.artifacts.keep import Where, keep, value_of
+    from cdtui.release.context import head_commit
+
     cwd = (ctx.project_dir / stage.cwd) if stage.cwd else ctx.project_dir
+    repository = open_repository(ctx.pipeline.artifacts, ctx.state_dir)
+
+    def keep_all() -> list:
+        commit = head_commit(ctx.project_dir)
+        at = Where(ctx.run_id, ctx.phase, stage.name, ctx.attempt)
+        return keep(stage.artifacts, cwd, ctx.project_dir, repository, at, commit)
+
     try:
-        stored = await asyncio.to_thread(
-            store_artifacts, stage.artifacts, cwd, ctx.project_dir, ctx.state_dir
-        )
+        kept_all = await asyncio.to_thread(keep_all)
     except ArtifactError as error:
         return ProcessResult(Status.FAILED, result.exit_code, str(error))
-    for kept in stored:
+    for item in kept_all:
+        kept = item.stored
         if kept.replaced:
             ctx.notice("warning", mask(kept.replaced))
         ctx.emit(ArtifactStored(*where, mask(kept.path), kept.sha256, kept.size))
+        if item.name:  # ${artifacts.NAME.path|sha256|size} for the stages after it
+            ctx.publish("artifacts", item.name, value_of(item))
     return result
 
 
@@ -91,6 +103,15 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
             controls[stage.name] = handle
 
     state = state_dir(engine.project_dir)
+    values = engine.scope.values(matrix=stage.matrix_values)
+    if stage.from_ is not None:  # an earlier run's named artifacts, fetched when first read
+        from cdtui.artifacts.backends import open_repository
+        from cdtui.artifacts.earlier import artifacts_from
+
+        repository = open_repository(engine.pipeline.artifacts, state)
+        values["artifacts"] = artifacts_from(
+            engine.project_dir, stage.from_, repository, engine.run_id
+        )
     return StageContext(
         run_id=engine.run_id,
         phase=phase,
@@ -107,7 +128,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
         user=engine.options.user,
         overrides=dict(engine.options.overrides.get(stage.kind, {})),
-        values=engine.scope.values(matrix=stage.matrix_values),
+        values=values,
         _publish=engine.scope.publish,
         _cancel_reason=lambda: engine._cancel_reason,
         _track=track,

@@ -13,6 +13,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    Notice,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -57,6 +58,7 @@ class StageState:
     command: str = ""
     will_retry: bool = False
     steps: dict[str, StepState] = field(default_factory=dict)  # steps: of the latest attempt
+    progress: str = ""  # a kind's "2 of 5 resources done" (a Notice's extra["progress"])
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -124,6 +126,7 @@ class RunState:
             step = st.steps.setdefault(event.step, StepState(event.step))
             step.status, step.duration = event.status, event.duration
             step.reason, step.exit_code = event.reason, event.exit_code
+            st.progress = ""
         elif isinstance(event, StageFinished):
             st = self.stage(event.phase, event.stage)
             st.status, st.reason, st.exit_code = event.status, event.reason, event.exit_code
@@ -147,6 +150,8 @@ class RunState:
             self.finished, self.reason, self.user = None, "", event.user
         elif isinstance(event, RunFinished):
             self.status, self.finished, self.reason = event.status, event.at, event.reason
+        elif isinstance(event, Notice) and event.stage and event.extra.get("progress"):
+            self.stage(event.phase, event.stage).progress = event.extra["progress"]
 
     def _expanded(self, event: StagesExpanded) -> None:
         """A dynamic matrix's legs take its place in the tree, in order."""

@@ -10,7 +10,9 @@ pipeline file costs nothing until a run reaches it.
 from __future__ import annotations
 
 from cdtui.runners.local import ProcessResult
+from cdtui.stages.ansible import AnsibleKind
 from cdtui.stages.base import StageKind, kind_of, kinds, register, unregister
+from cdtui.stages.cloudformation import CloudFormationKind
 from cdtui.stages.context import Cancellable, StageContext
 from cdtui.stages.load import LoadKind
 from cdtui.stages.release import ReleaseKind
@@ -34,3 +36,5 @@ register(ReleaseKind())
 register(RollbackKind())
 register(LoadKind())
 register(StepsKind())
+register(CloudFormationKind())
+register(AnsibleKind())

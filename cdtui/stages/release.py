@@ -251,7 +251,7 @@ async def deploy_colour(
     deploy starts the service it deploys. It learns the colour and where it must answer
     (CDTUI_COLOUR, CDTUI_COLOUR_URL), and the stored artifact to ship (CDTUI_ARTIFACT,
     CDTUI_ARTIFACT_SHA256, CDTUI_ARTIFACT_NAME)."""
-    from cdtui.release.deployments import release_artifact
+    from cdtui.artifacts.release import release_artifact
     from cdtui.release.events import ColourDeployed
     from cdtui.stages.run import argv_of, report_leftovers
     from cdtui.store.artifacts import ArtifactError, verify_stored
@@ -261,7 +261,7 @@ async def deploy_colour(
     env.update(CDTUI_COLOUR=colour, CDTUI_COLOUR_URL=spec.url)
     try:  # the stored copy is re-hashed before the deploy gets it
         if artifact is None:
-            artifact = await asyncio.to_thread(release_artifact, ctx.project_dir)
+            artifact = await asyncio.to_thread(release_artifact, ctx.project_dir, ctx.pipeline)
         else:
             await asyncio.to_thread(verify_stored, artifact[3], artifact[1])
     except ArtifactError as error:

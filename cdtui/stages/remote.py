@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import glob
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdtui.config.models import shown_command
 from cdtui.engine.events import Status
@@ -43,13 +44,19 @@ class HostGroup:
             process.grace = value
 
 
-def upload_files(project_dir: Path, patterns: list[str]) -> list[Path]:
+def upload_files(
+    project_dir: Path, patterns: list[str], named: Mapping[str, Any] | None = None
+) -> list[Path]:
     """Project files matched by ``upload:`` globs; a match whose real path leaves the project
-    (absolute, ``..``, a symlink out) is refused with its path, never sent."""
+    (absolute, ``..``, a symlink out) is refused with its path, never sent. An entry naming a
+    kept artifact (``named``: the stage's ``${artifacts}``) sends its verified stored copy."""
     from cdtui.store.artifacts import outside_project
 
     files: list[Path] = []
     for pattern in patterns:
+        if named is not None and pattern in named and "path" in named[pattern]:
+            files.append(Path(named[pattern]["path"]))
+            continue
         matches = sorted(glob.glob(pattern, root_dir=project_dir, recursive=True))
         if not matches:
             raise FileNotFoundError(f"upload: nothing matches {pattern!r} in {project_dir}")
@@ -130,7 +137,7 @@ async def _one_host(
         group.processes.append(process)
         try:
             if stage.upload:
-                files = upload_files(ctx.project_dir, stage.upload)
+                files = upload_files(ctx.project_dir, stage.upload, ctx.values.get("artifacts"))
                 sums = await upload(pool, name, host, files, stage.cwd or ".")
                 listed = ", ".join(f"{file} sha256:{digest[:12]}" for file, digest in sums)
                 ctx.notice("info", f"{name}: uploaded and verified {listed}")
@@ -146,7 +153,7 @@ async def _one_host(
                     "set keep_children: true to keep them running",
                 )
             return result
-        except (SshError, OSError) as error:
+        except (SshError, OSError, InterpolationError) as error:
             return ProcessResult(Status.FAILED, None, f"{name}: {error}")
         finally:
             sink.close()

@@ -110,22 +110,27 @@ def outside_project(path: Path, project_dir: Path) -> Path | None:
 def expand(patterns: list[str], cwd: Path, project_dir: Path) -> list[Path]:
     """Files matched by every pattern (relative to ``cwd``); one matching nothing is an error, and
     so is a ``cwd`` or a match whose real path leaves the project (``..``, absolute, symlink)."""
-    if (real := outside_project(cwd, project_dir)) is not None:
-        raise ArtifactError(f"artifacts: cwd {cwd} is outside the project ({real}): refused")
     found: dict[Path, None] = {}
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern, root_dir=cwd, recursive=True))
-        files = [cwd / m for m in matches if (cwd / m).is_file()]
-        if not files:
-            raise ArtifactError(f"artifacts: {pattern} matched no file in {cwd}")
-        for file in files:
-            if (real := outside_project(file, project_dir)) is not None:
-                raise ArtifactError(
-                    f"artifacts: {_display(file, project_dir)} resolves to {real}, outside the "
-                    f"project: refused (only files inside {project_dir} are kept)"
-                )
-        found.update(dict.fromkeys(files))
+        found.update(dict.fromkeys(expand_one(pattern, cwd, project_dir)))
     return list(found)
+
+
+def expand_one(pattern: str, cwd: Path, project_dir: Path, optional: bool = False) -> list[Path]:
+    """The files one pattern matches, confined to the project; none is an error unless optional."""
+    if (real := outside_project(cwd, project_dir)) is not None:
+        raise ArtifactError(f"artifacts: cwd {cwd} is outside the project ({real}): refused")
+    matches = sorted(glob.glob(pattern, root_dir=cwd, recursive=True))
+    files = [cwd / m for m in matches if (cwd / m).is_file()]
+    if not files and not optional:
+        raise ArtifactError(f"artifacts: {pattern} matched no file in {cwd}")
+    for file in files:
+        if (real := outside_project(file, project_dir)) is not None:
+            raise ArtifactError(
+                f"artifacts: {_display(file, project_dir)} resolves to {real}, outside the "
+                f"project: refused (only files inside {project_dir} are kept)"
+            )
+    return files
 
 
 def sha256_of(path: Path) -> str:

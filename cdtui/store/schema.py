@@ -11,7 +11,8 @@ import sqlite3
 from pathlib import Path
 
 SCHEMA_VERSION = 5  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
-# 4: stage_procs; 5: stage_outputs, run_commits, step_states (pipeline language)
+# 4: stage_procs; 5: stage_outputs, run_commits, step_states (pipeline language), artifact_records,
+# promotions, artifact_removals (cdtui/artifacts/records.py)
 
 TABLES = {
     "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
@@ -63,6 +64,16 @@ TABLES = {
     # The commit a run tested (checkout: clean), and whether the tree had changes it left out.
     "run_commits": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
         git_commit TEXT NOT NULL, dirty INTEGER NOT NULL, at REAL NOT NULL""",
+    # Artifact provenance, promotions (compare-and-swap) and gc removals, written synchronously
+    # by cdtui/artifacts/records.py, which also creates them on a store it opens first.
+    "artifact_records": """seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
+        phase TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
+        name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        git_commit TEXT NOT NULL DEFAULT '', location TEXT NOT NULL, at REAL NOT NULL""",
+    "promotions": """seq INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL,
+        run_id INTEGER NOT NULL, previous INTEGER, who TEXT NOT NULL, at REAL NOT NULL""",
+    "artifact_removals": """seq INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT NOT NULL,
+        location TEXT NOT NULL, at REAL NOT NULL""",
     # One row per side file of the old layout imported into the tables above (carryover.py).
     "carried_over": """seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
         sha256 TEXT NOT NULL, rows INTEGER NOT NULL, at REAL NOT NULL""",
@@ -80,6 +91,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS stage_outputs_stage ON stage_outputs(phase, stage, seq)",
     "CREATE INDEX IF NOT EXISTS stage_procs_run ON stage_procs(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS deployments_colour ON deployments(colour, seq)",
+    "CREATE INDEX IF NOT EXISTS artifact_records_run ON artifact_records(run_id, seq)",
+    "CREATE INDEX IF NOT EXISTS promotions_env ON promotions(env, seq)",
 )
 
 

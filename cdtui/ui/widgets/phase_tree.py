@@ -181,6 +181,8 @@ class PhaseTree(Tree[NodeRef]):
             text.append(f" #{stage.attempt}", style="dim")
         if stage.host != "local":
             text.append(f" @{stage.host}", style="dim italic")
+        if stage.progress and stage.status is Status.RUNNING:
+            text.append(f" {stage.progress}", style="dim")
         if stage.status.finished and stage.status is not Status.SUCCEEDED:
             why = stage_outcome(stage.status, stage.reason, stage.exit_code)
             text.append(f" {why}", style=style if not stage.status.ok else "dim")

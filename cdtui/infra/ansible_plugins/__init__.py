@@ -1,0 +1,1 @@
+"""Ansible plugins cdtui ships (``ANSIBLE_CALLBACK_PLUGINS`` points here)."""
