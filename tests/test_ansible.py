@@ -158,9 +158,11 @@ def test_the_sample_configures_staging_with_ansible(tmp_path: Path):
     shutil.copytree(sample, project, ignore=skip)
     config = project / "cdtui.yaml"
     config.write_text(re.sub(r"\b8101\b", str(free_port()), config.read_text()))
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # python = this one
     done = subprocess.run(
         [sys.executable, "-m", "cdtui.cli", "run", "--headless", "."],
         cwd=project, capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "PATH": path},
     )  # fmt: skip
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-2000:]  # at the gate
     settings = (project / ".cdtui-demo" / "staging.env").read_text()
@@ -178,3 +180,25 @@ async def test_an_unreachable_host_fails_the_stage_naming_it(tmp_path: Path):
     assert status is Status.FAILED
     reason = recorder.final("configure").reason
     assert reason.startswith("host ghost, task 'write the config' unreachable:"), reason
+
+
+async def test_no_ansible_playbook_skips_locally_and_fails_under_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Like the browser stage: 'cannot run here' is said in the tree, never a silent pass."""
+    from cdtui.infra import ansible_run
+
+    def missing() -> str:
+        raise ansible_run.AnsibleMissing(f"ansible-playbook not found: {ansible_run.INSTALL_HINT}")
+
+    monkeypatch.setattr(ansible_run, "playbook_binary", missing)
+    monkeypatch.setenv("CI", "false")
+    status, recorder, _ = await run_pipeline(tmp_path, configure(tmp_path, connection="local"))
+    final = recorder.final("configure")
+    assert final.status is Status.SKIPPED, final.reason
+    assert status is Status.SUCCEEDED
+    assert "ansible-playbook not found: pip install 'cdtui[infra]'" in final.reason
+    monkeypatch.setenv("CI", "true")
+    status, recorder, _ = await run_pipeline(tmp_path, configure(tmp_path, connection="local"))
+    assert status is Status.FAILED
+    assert "(CI=true)" in recorder.final("configure").reason

@@ -118,6 +118,24 @@ async def test_promotion_deploys_the_earlier_runs_bytes(tmp_path: Path):
     assert said(recorder, "deploy")["body"].endswith("first")
 
 
+async def test_from_latest_takes_the_newest_run_that_kept_named_artifacts(tmp_path: Path):
+    """A phase run alone (Load & Perf after an earlier Acceptance) deploys the newest kept
+    bytes; in one run with the package stage, that run's own."""
+    status, recorder, _ = await run_pipeline(tmp_path, deploy_phase(**{"from": "latest"}))
+    assert status is Status.FAILED  # nothing kept yet: said, never an empty path
+    assert "from: latest: no run kept a named artifact yet" in recorder.final("deploy").reason
+    await run_pipeline(tmp_path, build_phase("first"))
+    await run_pipeline(tmp_path, build_phase("second"))
+    status, recorder, _ = await run_pipeline(tmp_path, deploy_phase(**{"from": "latest"}))
+    assert status is Status.SUCCEEDED, recorder.final("deploy").reason
+    assert said(recorder, "deploy")["sha"] == hashlib.sha256(b"second").hexdigest()
+    status, recorder, _ = await run_pipeline(
+        tmp_path, build_phase("third"), deploy_phase(**{"from": "latest"})
+    )
+    assert status is Status.SUCCEEDED, recorder.final("deploy").reason
+    assert said(recorder, "deploy")["sha"] == hashlib.sha256(b"third").hexdigest()
+
+
 async def test_from_an_unpromoted_environment_fails_saying_how_to_promote(tmp_path: Path):
     await run_pipeline(tmp_path, build_phase("first"))
     status, recorder, _ = await run_pipeline(tmp_path, deploy_phase(**{"from": "prod"}))

@@ -116,6 +116,18 @@ async def test_outside_git_the_stage_fails_saying_why(make_engine, tmp_path: Pat
     assert "needs a git repository" in events.final("a").reason
 
 
+async def test_outside_git_here_runs_in_the_project_with_a_warning(make_engine, tmp_path: Path):
+    checkout = {"clean": True, "outside_git": "here"}
+    pipeline = pipeline_of(
+        {"name": "P", "stages": [{"name": "a", "run": "pwd > where.txt", "checkout": checkout}]}
+    )
+    engine, events = make_engine(pipeline)
+    assert await engine.run() is Status.SUCCEEDED
+    assert Path((engine.project_dir / "where.txt").read_text().strip()) == engine.project_dir
+    warned = [e.text for e in events.of(Notice) if e.level == "warning"]
+    assert any("not a git repository" in text and "outside_git: here" in text for text in warned)
+
+
 def test_the_run_records_the_commit_it_tested(tmp_path: Path) -> None:
     project = repo(tmp_path / "p", {"cdtui.yaml": ""})
     write(

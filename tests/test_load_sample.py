@@ -23,13 +23,16 @@ def test_the_sample_load_phase_judges_the_shop_through_kept_alive_connections(tm
     text = config.read_text()
     assert text.count("8101") >= 3, "the staging port moved in sample_project/cdtui.yaml"
     config.write_text(text.replace("8101", str(free_port())))
-    built = subprocess.run(
-        [sys.executable, "package.py"], cwd=project, capture_output=True, text=True, timeout=60
-    )
-    assert built.returncode == 0, built.stderr
-    argv = [sys.executable, "-m", "cdtui.cli", "run", "--headless", "--phase", "Load & Perf", "."]
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # python = this one
     env = {**os.environ, "PATH": path}
+    cdtui = [sys.executable, "-m", "cdtui.cli", "run", "--headless"]
+    # The package stage keeps the .pyz that Load & Perf starts (``from: latest``).
+    built = subprocess.run(
+        [*cdtui, "--stage", "package", "."],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    argv = [*cdtui, "--phase", "Load & Perf", "."]
     result = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, timeout=120)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out

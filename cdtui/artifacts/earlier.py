@@ -1,5 +1,7 @@
-"""A stage's ``from: RUN`` or ``from: ENV``: the named artifacts of an earlier run (by id, or the
-run an environment was promoted to), seen as ``${artifacts.NAME…}`` instead of this run's.
+"""A stage's ``from: RUN``, ``from: ENV`` or ``from: latest``: the named artifacts of an earlier run
+(by id, the run an environment was promoted to, or the newest run that kept named artifacts,
+which is this run once one of its stages has), seen as ``${artifacts.NAME…}`` instead of this
+run's.
 
 Nothing is fetched until a reference is read: then the bytes come through the repository (the
 local store, or S3 into it), verified, and are linked under this run with their own name.
@@ -16,6 +18,8 @@ from cdtui.artifacts.repository import ArtifactRepository
 from cdtui.engine.interpolate import InterpolationError
 from cdtui.store.artifacts import ArtifactError, StoredFile
 
+LATEST = "latest"  # from: latest: the newest run that kept named artifacts (this one, if it has)
+
 
 class SourceError(InterpolationError):
     """``from:`` names no run with artifacts, or their bytes cannot be had verified."""
@@ -25,6 +29,14 @@ def resolve_run(records: ArtifactRecords, ref: int | str) -> tuple[int, str]:
     """(run id, how it was found) for ``from:``; SourceError says what exists instead."""
     if isinstance(ref, int) or str(ref).isdigit():
         return int(ref), f"run #{int(ref)}"
+    if ref == LATEST:
+        newest = records.latest_named_run()
+        if newest is None:
+            raise SourceError(
+                "from: latest: no run kept a named artifact yet; run the stage that makes it "
+                "(artifacts: {NAME: PATTERN}) first"
+            )
+        return newest, f"run #{newest} (the latest to keep named artifacts)"
     promoted = records.current(str(ref))
     if promoted is None:
         known = ", ".join(records.environments()) or "none yet"

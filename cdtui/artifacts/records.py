@@ -111,6 +111,15 @@ class ArtifactRecords:
         ).fetchall()  # fmt: skip
         return [run for (run,) in found]
 
+    def latest_named_run(self) -> int | None:
+        """The newest run that kept a named artifact (``from: latest``)."""
+        if not self._has("artifact_records"):
+            return None
+        found = self._conn.execute(
+            "SELECT run_id FROM artifact_records WHERE name != '' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return found[0] if found else None
+
     def digests_of_runs(self, runs: list[int]) -> set[str]:
         if not runs:
             return set()

@@ -60,6 +60,9 @@ class Checkout(Model):
     clean: bool = True
     keep: bool = False
     submodules: bool = True
+    # Outside a git repository: fail the stage, or run in the project itself (with a warning),
+    # for a pipeline that is also run from a copy (the sample, a tarball).
+    outside_git: Literal["fail", "here"] = "fail"
 
     @model_validator(mode="before")
     @classmethod

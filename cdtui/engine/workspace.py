@@ -54,8 +54,18 @@ async def clean_checkout(
         return
     target = checkout_dir(state_dir(engine.project_dir), engine.run_id, phase, stage.name, attempt)
     began = time.monotonic()
+    found = await tested_revision(engine)
+    if found is None and spec.outside_git == "here":
+        engine.notice(
+            "warning",
+            "checkout: clean: not a git repository (or no commit yet), so the stage runs in "
+            "the project directory itself (outside_git: here)",
+            phase,
+            stage.name,
+        )
+        yield None
+        return
     try:
-        found = await tested_revision(engine)
         made = await asyncio.to_thread(make, found, target, submodules=spec.submodules)
     except CheckoutError as error:
         yield ProcessResult(Status.FAILED, None, str(error))

@@ -20,11 +20,15 @@ if TYPE_CHECKING:
     from cdtui.config.models import Host, Pipeline
 
 PLUGINS = Path(__file__).with_name("ansible_plugins")
-INSTALL_HINT = "pip install 'ansible-core>=2.16,<2.22' into cdtui's environment"
+INSTALL_HINT = "pip install 'cdtui[infra]' (ansible-core) into cdtui's environment"
 
 
 class AnsibleSetupError(Exception):
     """ansible-playbook cannot be started as configured; the message says what to change."""
+
+
+class AnsibleMissing(AnsibleSetupError):
+    """No ansible-playbook here at all: the stage is skipped, or fails under ``CI=true``."""
 
 
 def playbook_binary() -> str:
@@ -34,7 +38,7 @@ def playbook_binary() -> str:
         return str(beside)
     found = shutil.which("ansible-playbook")
     if found is None:
-        raise AnsibleSetupError(f"ansible-playbook not found: {INSTALL_HINT}")
+        raise AnsibleMissing(f"ansible-playbook not found: {INSTALL_HINT}")
     return found
 
 

@@ -33,12 +33,19 @@ class AnsibleKind(StageKind):
         return bool(stage.artifacts)
 
     async def run(self, ctx: StageContext) -> ProcessResult:
-        from cdtui.infra.ansible_run import AnsibleSetupError
+        from cdtui.infra.ansible_run import AnsibleMissing, AnsibleSetupError
 
         spec: AnsibleSpec = ctx.stage.spec
         made: list[Path] = []
         try:
             argv = _prepare(ctx, spec, made)
+        except AnsibleMissing as error:
+            # Like the sample's browser stage: cannot run here is said (SKIPPED, with the
+            # reason), never a silent pass; in CI, where it must run, it fails.
+            ctx.started(spec.describe())
+            if ctx.environ.get("CI") == "true":
+                return ProcessResult(Status.FAILED, None, f"ansible: {error} (CI=true)")
+            return ProcessResult(Status.SKIPPED, None, f"ansible: {error}")
         except (AnsibleSetupError, InterpolationError, OSError) as error:
             ctx.started(spec.describe())
             return ProcessResult(Status.FAILED, None, f"ansible: {error}")
