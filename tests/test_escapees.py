@@ -116,3 +116,29 @@ async def test_an_orphan_of_cdtui_itself_is_not_charged_to_a_stage(make_engine, 
     engine.cancel("test")
     await asyncio.wait_for(task, 10)
     assert _alive(daemon)
+
+
+# A daemon that keeps the marker (setsid without env -i), as the sample's staging server does.
+DAEMON = "setsid sh -c 'sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {out}'"
+
+
+@pytest.mark.parametrize("script", [ESCAPE, DAEMON.format(out="esc")], ids=["no-marker", "marker"])
+async def test_a_kept_daemon_outlives_a_stage_that_was_running_when_it_was_adopted(
+    make_engine, tmp_path, escapees, script
+):
+    """start-staging (keep_children) leaves a server running while configure-staging, begun
+    earlier, still runs: the server is not configure-staging's leftover when that ends."""
+    stages = [
+        {"name": "long", "run": "sleep 1.5; echo done"},
+        {"name": "daemon", "run": f"sleep 0.3; {script}; echo started", "keep_children": True},
+    ]
+    engine, events = make_engine(pipeline_of({"name": "P", "stages": stages}))
+    assert await asyncio.wait_for(engine.run(), 15) is Status.SUCCEEDED
+    pid = int((tmp_path / "esc").read_text())
+    escapees.append(pid)
+    assert _alive(pid), [n.text for n in events.of(Notice)]
+    assert not [n for n in events.of(Notice) if "leftover" in n.text]
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 5
+    while pid not in reap_adopted() and _alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)

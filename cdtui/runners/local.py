@@ -30,6 +30,7 @@ from cdtui.runners.proctree import (
     RUNNING,
     RunningStage,
     become_subreaper,
+    keep,
     note_adopted,
     reap_adopted,
     signal_all,
@@ -210,6 +211,8 @@ class LocalProcess:
             leftovers = stage_processes(self.pid, self.token, self._since, quick=True)
             if leftovers:
                 survivors = await self._end_tree(None)
+        elif status is None:  # what it leaves running must outlive the stages that run on
+            keep(stage_processes(self.pid, self.token, self._since, quick=True))
         await self._drain()
         if status is None:
             status, reason = _judge(code)

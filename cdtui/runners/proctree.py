@@ -37,6 +37,10 @@ class RunningStage:
 
 
 RUNNING: dict[int, RunningStage] = {}  # main pid -> stage, from spawn until its exit is reaped
+# What keep_children stages left running on purpose ((pid, start ticks) and their groups): an
+# orphan among them is never charged to a stage that happens to run when it is adopted.
+KEPT: set[tuple[int, int]] = set()
+KEPT_GROUPS: set[int] = set()
 
 
 def become_subreaper() -> bool:
@@ -124,10 +128,39 @@ def _orphans(stats: Stats) -> dict[int, int]:
     for pid, fields in stats.items():
         if int(fields[1]) != me or pid in RUNNING or int(fields[2]) == os.getpgrp():
             continue
-        owner = _owner(int(fields[19]))
+        start = int(fields[19])
+        if (pid, start) in KEPT or int(fields[2]) in KEPT_GROUPS:
+            continue  # a keep_children stage left it running on purpose
+        marker = _marker_of(pid)
+        if marker is not None:  # it says whose it is: that stage's, if that stage still runs
+            owner = next((main for main, st in RUNNING.items() if st.token == marker), None)
+        else:
+            owner = _owner(start)
         if owner is not None and not _own(pid):
             charged[pid] = owner
     return charged
+
+
+def _marker_of(pid: int) -> str | None:
+    """The stage token an orphan carries (None: a cleaned environment, or unreadable)."""
+    try:
+        environ = _read(f"/proc/{pid}/environ", 1 << 20)
+    except OSError:
+        return None
+    prefix = f"{MARKER_VAR}=".encode()
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode("utf-8", "replace")
+    return None
+
+
+def keep(pids: set[int]) -> None:
+    """A keep_children stage ended: what it left running is nobody's leftover from now on."""
+    for pid in pids:
+        fields = _fields(pid)
+        if fields is not None and len(fields) > 19:
+            KEPT.add((pid, int(fields[19])))
+            KEPT_GROUPS.add(int(fields[2]))
 
 
 def _descends(pid: int, roots: set[int], since: int, stats: Stats) -> bool:
