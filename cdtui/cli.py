@@ -24,6 +24,7 @@ COMMANDS = {
     "status": "cdtui.commands.release:status",
     "events": "cdtui.commands.events:events",
     "notify": "cdtui.commands.notify:notify",
+    "monitor": "cdtui.commands.monitor:monitor",
 }
 
 

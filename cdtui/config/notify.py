@@ -58,6 +58,9 @@ EVENT_KINDS = (
     "ColourDeployed",
     "AlertRaised",
     "CommitReleased",
+    "AlertFired",
+    "AlertResolved",
+    "MonitorActionTaken",
 )
 """Event class names (cdtui.engine.events, cdtui.release.events) an ``on:`` may name; listed,
 not imported, so validating a file loads no engine (``tests/test_notify_config.py`` checks it)."""

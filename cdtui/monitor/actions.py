@@ -1,0 +1,109 @@
+"""What a firing alert does, in the order its ``actions:`` list them, each through the front door
+(so a rollback is refused exactly as a manual one, and every action is a run with a log).
+
+One action at a time in the whole monitor (two alerts never move traffic at once). Each has a
+cooldown, counted from when it was last taken, across restarts (``monitor_actions`` rows). Once
+a rollback or recover has moved the traffic, the later traffic actions of the list are skipped:
+``[notify, rollback, recover]`` means "roll back; if that is refused or fails, recover".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdtui.config.monitor import ActionSpec, AlertSpec
+
+USER = "cdtui-monitor"
+TRAFFIC = ("rollback", "recover")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    action: str
+    outcome: str  # done | failed | refused | skipped
+    reason: str
+    run_id: int = 0
+
+
+class Actions:
+    def __init__(
+        self,
+        session: Any,
+        last_taken: dict[tuple[str, str], float],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.last_taken = last_taken
+        self.clock = clock
+        self.lock = asyncio.Lock()
+
+    def cooling(self, alert: AlertSpec, action: ActionSpec) -> float:
+        """Seconds of cooldown left for ``action`` of ``alert`` (0: it may be taken)."""
+        cooldown = action.cooldown if action.cooldown is not None else alert.cooldown
+        last = self.last_taken.get((alert.name, action.label))
+        return 0.0 if last is None else max(0.0, last + cooldown - self.clock())
+
+    async def take(self, alert: AlertSpec, on_taken: Callable[[Taken], None]) -> list[Taken]:
+        """Every action of ``alert``, one after the other; each outcome told as it is known."""
+        found: list[Taken] = []
+        async with self.lock:
+            moved = ""
+            for action in alert.actions:
+                left = self.cooling(alert, action)
+                if left:
+                    taken = Taken(action.label, "skipped", f"cooling down ({left:.0f}s left)")
+                elif action.kind in TRAFFIC and moved:
+                    taken = Taken(action.label, "skipped", f"traffic already moved by {moved}")
+                else:
+                    self.last_taken[(alert.name, action.label)] = self.clock()
+                    taken = await self._one(alert, action)
+                    if action.kind in TRAFFIC and taken.outcome == "done":
+                        moved = action.kind
+                found.append(taken)
+                on_taken(taken)
+        return found
+
+    async def _one(self, alert: AlertSpec, action: ActionSpec) -> Taken:
+        via = f"monitor alert {alert.name}"
+        try:
+            if action.kind == "notify":
+                return Taken("notify", "done", "told through the notification sinks")
+            if action.kind == "rollback":
+                result = await self.session.rollback(action.phase, via=via, user=USER)
+            elif action.kind == "recover":
+                result = await self.session.recover(action.phase, via=via, user=USER)
+            else:
+                return await self._run(alert, action)
+        except Exception as exc:  # an action that crashes must not end the monitor
+            return Taken(action.label, "failed", f"{type(exc).__name__}: {exc}")
+        if result.refusal is not None:
+            return Taken(action.label, "refused", result.refusal.why, result.run_id)
+        outcome = "done" if result.ok else "failed"
+        return Taken(action.label, outcome, result.reason, result.run_id)
+
+    async def _run(self, alert: AlertSpec, action: ActionSpec) -> Taken:
+        """``run: [STAGES or a PHASE]``: a run of those (gates of named phases approved by the
+        pipeline file's own word), through the front door like any run."""
+        from cdtui.engine.engine import EngineOptions
+
+        session = self.session
+        if session.running:
+            return Taken(action.label, "skipped", "a run is in progress in this monitor")
+        phases = [
+            p.name
+            for p in session.pipeline.phases
+            if p.name.lower() in {n.lower() for n in action.run}
+        ]
+        stages = [n for n in action.run if n.lower() not in {p.lower() for p in phases}]
+        plan = session.plan(phases, stages)
+        options = EngineOptions(user=USER, approve=frozenset(phases), interactive_gates=False)
+        engine = session.start(plan, options=options, selection=f"monitor: {alert.name}")
+        status = await session.task
+        reason = f"run #{engine.run_id} {status.lower()}"
+        return Taken(action.label, "done" if status.ok else "failed", reason, engine.run_id)

@@ -1,0 +1,448 @@
+"""The monitor: every check on its own fixed-rate clock, results through the alert rules, state
+changes into runs.db and onto the session's bus, actions through the front door.
+
+One per project (an flock, ``state.MonitorLock``), forever until stopped. Restart-safe: an alert
+that was firing when it stopped is restored as firing from its newest row (never fired again),
+and each action's cooldown runs on from when it was last taken. One line per state change goes
+to ``say`` (a check's outcome changing, an alert firing or resolving, an action taken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cdtui.engine.events import AlertFired, AlertResolved, Event, MonitorActionTaken
+from cdtui.monitor.actions import Actions, Taken
+from cdtui.monitor.checks import Result, run_check
+from cdtui.monitor.evidence import gather_logs
+from cdtui.monitor.rules import AlertRule, Change, CheckerWatch
+from cdtui.monitor.state import MonitorLock, Snapshot, write_snapshot
+from cdtui.store.monitor_rows import ActionRow, AlertRow, MonitorRows
+
+if TYPE_CHECKING:
+    from cdtui.config.monitor import AlertSpec, CheckSpec, MonitorSpec
+    from cdtui.monitor.conditions import Condition
+    from cdtui.monitor.targets import ReleaseTargets
+
+EVIDENCE_CHECKS = 10
+SNAPSHOT_EVERY = 1.0
+SNAPSHOT_HISTORY = 40
+STOP_GRACE = 20.0
+"""Seconds an action in flight (a rollback, say) gets to finish when the monitor is stopped."""
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def checker_alert(check: str) -> str:
+    return f"{check}: checker"
+
+
+def loud_alert(alert: str) -> str:
+    return f"{alert}: recover failed"
+
+
+@dataclass
+class Watched:
+    """One check as the monitor runs it."""
+
+    spec: CheckSpec
+    conditions: list[Condition]
+    interval: float
+    history: deque[Result]
+    state: str = "unknown"  # the last outcome
+    target: str = ""
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=5000))  # seconds
+
+
+class MonitorService:
+    def __init__(
+        self,
+        session: Any,
+        spec: MonitorSpec,
+        checks: list[CheckSpec],
+        *,
+        targets: ReleaseTargets | None = None,
+        say: Callable[[str], None] | None = None,
+        masker: Any = None,
+    ) -> None:
+        self.session = session
+        self.project_dir = session.project_dir
+        self.spec = spec
+        self.targets = targets
+        self.say = say or (lambda line: None)
+        self.masker = masker
+        self.checks = {
+            c.name: Watched(
+                c, c.conditions, c.interval or spec.interval, deque(maxlen=spec.history)
+            )
+            for c in checks
+        }
+        self.rules = {a.name: AlertRule(a) for a in spec.alerts if a.check in self.checks}
+        self.checker = {name: CheckerWatch(name) for name in self.checks}
+        self.started = time.time()
+        self.stopping = asyncio.Event()
+        self.actions: Actions | None = None
+        self.rows: MonitorRows | None = None
+        self._lock = MonitorLock(self.project_dir)
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._dirty = True
+        self._telling = asyncio.Lock()
+        self._loud: dict[str, float] = {}  # "ALERT: recover failed" -> when it fired
+        self.ready = asyncio.Event()  # restored and checking
+
+    # -- life --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Check until ``stop()`` (or cancel); MonitorBusy when another monitor runs."""
+        self._lock.acquire()
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            self.rows = MonitorRows(self.project_dir)
+            restored = await asyncio.to_thread(self._restore)
+            if self.targets is not None:
+                await self.targets.refresh()
+                self.targets.start()
+            firing = ", ".join(restored) or "none"
+            self.say(
+                f"{clock(time.time())} monitor started (pid {os.getpid()}): "
+                f"{len(self.checks)} checks, {len(self.rules)} alerts; firing from before: {firing}"
+            )
+            tasks = [
+                asyncio.create_task(self._loop(w), name=f"monitor-{name}")
+                for name, w in self.checks.items()
+            ]
+            tasks.append(asyncio.create_task(self._snapshots(), name="monitor-snapshot"))
+            self.ready.set()
+            await self.stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._finish_actions()
+            if self.targets is not None:
+                await self.targets.stop()
+            with contextlib.suppress(Exception):
+                self._write_snapshot(pid=0)
+            if self.rows is not None:
+                await asyncio.to_thread(self.rows.sync)
+                self.rows.close()
+            self._lock.release()
+            self.say(f"{clock(time.time())} monitor stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _finish_actions(self) -> None:
+        if not self._busy:
+            return
+        done, pending = await asyncio.wait(self._busy, timeout=STOP_GRACE)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        del done
+
+    def _restore(self) -> list[str]:
+        assert self.rows is not None
+        current = self.rows.current()
+        self.actions = Actions(self.session, self.rows.last_taken())
+        found = []
+        for name, row in current.items():
+            if not row.firing:
+                continue
+            repeats = sum(
+                1 for r in self.rows.history(200) if r.alert == name and r.state == "repeated"
+            )
+            if name in self.rules:
+                self.rules[name].restore(row.fired_at, row.at, repeats)
+                found.append(name)
+            elif name.endswith(": recover failed"):
+                self._loud[name] = row.fired_at
+            elif name.endswith(": checker") and name[: -len(": checker")] in self.checker:
+                watch = self.checker[name[: -len(": checker")]]
+                watch.firing, watch.fired_at = True, row.fired_at
+                found.append(name)
+        return found
+
+    # -- checking ------------------------------------------------------------------------------
+    async def _loop(self, watched: Watched) -> None:
+        """Fixed-rate ticks; a check slower than its interval is followed at once by the next."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            watched.lateness.append(loop.time() - next_at)
+            target = self._target(watched)
+            if target is not None:
+                result = await run_check(watched.spec, watched.conditions, target)
+                self.observe(watched, result)
+            next_at += watched.interval
+            delay = next_at - loop.time()
+            if delay < 0:
+                next_at = loop.time()
+            await asyncio.sleep(max(0.0, delay))
+
+    def _target(self, watched: Watched) -> str | None:
+        name = watched.spec.name
+        if self.targets is None or name not in ("live", "idle"):
+            return watched.spec.target
+        url = self.targets.url(name)
+        if url is None and watched.state != "not kept warm":
+            watched.state = "not kept warm"
+            self._dirty = True
+        return url
+
+    def observe(self, watched: Watched, result: Result) -> None:
+        """One result: history, the check's state line, then every alert on this check."""
+        watched.history.append(result)
+        self._dirty = True
+        if result.target != watched.target:
+            if watched.target:
+                self.say(f"{clock(result.at)} check {watched.spec.name} now checks {result.target}")
+            watched.target = result.target
+        if result.outcome != watched.state:
+            why = f": {result.detail}" if result.detail else f" ({result.latency_ms:.0f} ms)"
+            self.say(
+                f"{clock(result.at)} check {watched.spec.name}: {watched.state} -> "
+                f"{result.outcome}{why}"
+            )
+            watched.state = result.outcome
+        for rule in self.rules.values():
+            if rule.spec.check == watched.spec.name:
+                change = rule.observe(result)
+                if change is not None:
+                    self._spawn(self._alert_changed(rule.spec, watched, change))
+        change = self.checker[watched.spec.name].observe(result)
+        if change is not None:
+            self._spawn(self._checker_changed(watched, change))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._busy.add(task)
+        task.add_done_callback(self._busy.discard)
+
+    # -- telling -------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        self.session.bus.emit(event)
+
+    def _mask(self, text: str) -> str:
+        return self.masker.mask_text(text) if self.masker is not None else text
+
+    def _evidence(self, watched: Watched) -> dict[str, Any]:
+        recent = list(watched.history)[-EVIDENCE_CHECKS:]
+        return {"target": watched.target, "checks": [r.as_dict() for r in recent]}
+
+    async def _commit(self, row: AlertRow) -> None:
+        assert self.rows is not None
+        await asyncio.to_thread(self.rows.commit_alert, row)
+
+    async def _alert_changed(self, alert: AlertSpec, watched: Watched, change: Change) -> None:
+        """Recorded, then told, then acted on; state changes keep their order (``_telling``)."""
+        assert self.actions is not None
+        now = time.time()
+        text = self._mask(change.text)
+        notify = next((a for a in alert.actions if a.kind == "notify"), None)
+        quiet = notify is None
+        evidence = self._evidence(watched)
+        state = {"fired": "firing"}.get(change.kind, change.kind)
+        async with self._telling:
+            await self._commit(
+                AlertRow(
+                    alert.name,
+                    state,
+                    alert.check,
+                    "service",
+                    text,
+                    alert.level,
+                    change.fired_at,
+                    now,
+                    evidence,
+                )
+            )
+            if change.kind == "resolved":
+                self._emit(
+                    AlertResolved(
+                        0, now, alert.name, alert.check, text, change.fired_at, quiet=quiet
+                    )
+                )
+                self.say(f"{clock(now)} RESOLVED {text}")
+                await self._calm_loud(alert, watched, now)
+                return
+            if change.kind == "repeated":
+                repeat = self.rules[alert.name].repeats
+                self._emit(
+                    AlertFired(
+                        0,
+                        now,
+                        alert.name,
+                        alert.check,
+                        text,
+                        alert.level,
+                        repeat=repeat,
+                        quiet=quiet,
+                    )
+                )
+                self.say(f"{clock(now)} STILL FIRING {text}")
+                return
+            quiet = quiet or bool(notify and self.actions.cooling(alert, notify))
+            self._emit(AlertFired(0, now, alert.name, alert.check, text, alert.level, quiet=quiet))
+            self.say(f"{clock(now)} FIRED {text} -> {', '.join(a.label for a in alert.actions)}")
+        logs = alert.logs or self.spec.logs
+        if logs:
+            self._spawn(self._store_logs(alert, logs, watched, change.fired_at))
+        await self.actions.take(alert, lambda taken: self._taken(alert, watched, taken))
+
+    async def _store_logs(
+        self, alert: AlertSpec, logs: Any, watched: Watched, fired: float
+    ) -> None:
+        env = {}
+        if self.targets is not None and alert.check in ("live", "idle"):
+            colour = self.targets.colour(alert.check)
+            env = {"CDTUI_COLOUR": colour, "CDTUI_COLOUR_URL": watched.target}
+        output = self._mask(await gather_logs(logs, self.project_dir, env))
+        await self._commit(
+            AlertRow(
+                alert.name,
+                "evidence",
+                alert.check,
+                "service",
+                f"logs of {alert.name}",
+                alert.level,
+                fired,
+                time.time(),
+                {"logs": output},
+            )
+        )
+
+    def _taken(self, alert: AlertSpec, watched: Watched, taken: Taken) -> None:
+        now = time.time()
+        reason = self._mask(taken.reason)
+        assert self.rows is not None
+        self.rows.add_action(
+            ActionRow(alert.name, taken.action, taken.outcome, reason, taken.run_id, now)
+        )
+        self._emit(
+            MonitorActionTaken(taken.run_id, now, alert.name, taken.action, taken.outcome, reason)
+        )
+        self.say(f"{clock(now)} action {taken.action} of {alert.name}: {taken.outcome}: {reason}")
+        if taken.action == "recover" and taken.outcome in ("failed", "refused"):
+            self._spawn(self._cannot_start(alert, watched, reason))
+
+    async def _cannot_start(self, alert: AlertSpec, watched: Watched, reason: str) -> None:
+        """Recover failed: nothing can start. Loud: an error alert of its own, always told,
+        resolved with the alert that asked for the recover."""
+        now = time.time()
+        name = loud_alert(alert.name)
+        self._loud[name] = now
+        text = f"RECOVER FAILED for {alert.name}: nothing can start: {reason}"
+        await self._commit(
+            AlertRow(
+                name,
+                "firing",
+                alert.check,
+                "service",
+                text,
+                "error",
+                now,
+                now,
+                self._evidence(watched),
+            )
+        )
+        self._emit(AlertFired(0, now, name, alert.check, text, "error"))
+        self.say(f"{clock(now)} FIRED {text}")
+
+    async def _calm_loud(self, alert: AlertSpec, watched: Watched, now: float) -> None:
+        name = loud_alert(alert.name)
+        fired = self._loud.pop(name, None)
+        if fired is None:
+            return
+        text = f"{name}: resolved with {alert.name}"
+        await self._commit(
+            AlertRow(
+                name,
+                "resolved",
+                alert.check,
+                "service",
+                text,
+                "error",
+                fired,
+                now,
+                self._evidence(watched),
+            )
+        )
+        self._emit(AlertResolved(0, now, name, alert.check, text, fired))
+        self.say(f"{clock(now)} RESOLVED {text}")
+
+    async def _checker_changed(self, watched: Watched, change: Change) -> None:
+        now = time.time()
+        name = checker_alert(watched.spec.name)
+        state = "resolved" if change.kind == "resolved" else "firing"
+        async with self._telling:
+            await self._commit(
+                AlertRow(
+                    name,
+                    state,
+                    watched.spec.name,
+                    "checker",
+                    change.text,
+                    "warning",
+                    change.fired_at,
+                    now,
+                    self._evidence(watched),
+                )
+            )
+            if state == "resolved":
+                self._emit(
+                    AlertResolved(
+                        0,
+                        now,
+                        name,
+                        watched.spec.name,
+                        change.text,
+                        change.fired_at,
+                        cause="checker",
+                    )
+                )
+                self.say(f"{clock(now)} RESOLVED {change.text}")
+            else:
+                self._emit(
+                    AlertFired(
+                        0, now, name, watched.spec.name, change.text, "warning", cause="checker"
+                    )
+                )
+                self.say(f"{clock(now)} CHECKER {change.text}")
+
+    # -- sharing -------------------------------------------------------------------------------
+    async def _snapshots(self) -> None:
+        beat = 0.0
+        while True:
+            now = time.time()
+            if self._dirty or now - beat > 5:
+                await asyncio.to_thread(self._write_snapshot)
+                self._dirty, beat = False, now
+            await asyncio.sleep(SNAPSHOT_EVERY)
+
+    def _write_snapshot(self, pid: int | None = None) -> None:
+        checks = {}
+        for name, w in list(self.checks.items()):
+            history = list(w.history)[-SNAPSHOT_HISTORY:]
+            checks[name] = {
+                "target": w.target or w.spec.target,
+                "kind": w.spec.kind,
+                "interval": w.interval,
+                "state": w.state,
+                "detail": history[-1].detail if history else "",
+                "history": [[round(r.at, 2), r.outcome, round(r.latency_ms, 1)] for r in history],
+            }
+        snapshot = Snapshot(os.getpid() if pid is None else pid, self.started, time.time(), checks)
+        write_snapshot(self.project_dir, snapshot)
