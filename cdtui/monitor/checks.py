@@ -126,7 +126,7 @@ async def _connect(
         await asyncio.get_running_loop().sock_connect(sock, address)
     except OSError as exc:
         sock.close()
-        raise NoAnswer(f"{exc.strerror or type(exc).__name__} ({host}:{port})") from None
+        raise NoAnswer(f"{_reason(exc)} ({host}:{port})") from None
     except BaseException:
         sock.close()
         raise
@@ -137,7 +137,14 @@ async def _connect(
     except ssl.SSLError as exc:
         raise NoAnswer(f"TLS: {exc.reason or exc}") from None
     except OSError as exc:
-        raise NoAnswer(f"{exc.strerror or type(exc).__name__} ({host}:{port})") from None
+        raise NoAnswer(f"{_reason(exc)} ({host}:{port})") from None
+
+
+def _reason(exc: OSError) -> str:
+    """``Connection refused``, not asyncio's ``Connect call failed ('127.0.0.1', 8080)``."""
+    import os
+
+    return os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
 
 
 async def _tcp(target: str) -> Facts:
