@@ -115,6 +115,9 @@ class MonitorService:
                 f"{clock(time.time())} monitor started (pid {os.getpid()}): "
                 f"{len(self.checks)} checks, {len(self.rules)} alerts; firing from before: {firing}"
             )
+            for name, w in self.checks.items():
+                where = self._target(w) or f"{w.spec.target} (when kept warm)"
+                self.say(f"  check {name}: {w.spec.kind} {where} every {w.interval:g}s")
             tasks = [
                 asyncio.create_task(self._loop(w), name=f"monitor-{name}")
                 for name, w in self.checks.items()
