@@ -125,22 +125,34 @@ class MonitorService:
             tasks.append(asyncio.create_task(self._snapshots(), name="monitor-snapshot"))
             self.ready.set()
             await self.stopping.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            await self._finish_actions()
-            if self.targets is not None:
-                await self.targets.stop()
-            with contextlib.suppress(Exception):
-                self._write_snapshot(pid=0)
-            if self.rows is not None:
-                await asyncio.to_thread(self.rows.sync)
-                self.rows.close()
-            self._lock.release()
-            self.say(f"{clock(time.time())} monitor stopped")
+        except BaseException:  # cancelled (a console quitting): no await may be left to run
+            self._close_now(tasks)
+            raise
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._finish_actions()
+        if self.targets is not None:
+            await self.targets.stop()
+        if self.rows is not None:
+            await asyncio.to_thread(self.rows.sync)
+        self._close_now([])
+
+    def _close_now(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Everything that must happen on the way out, without waiting for anything."""
+        for task in [*tasks, *self._busy]:
+            task.cancel()
+        if self.targets is not None:
+            self.targets.cancel()
+        with contextlib.suppress(Exception):
+            self._write_snapshot(pid=0)
+        if self.rows is not None:
+            self.rows.close()
+            self.rows = None
+        self._lock.release()
+        self.say(f"{clock(time.time())} monitor stopped")
 
     def stop(self) -> None:
         self.stopping.set()

@@ -93,6 +93,10 @@ class ReleaseTargets:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="monitor-release-targets")
 
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
