@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,3 +194,38 @@ def test_a_corrupt_artifact_makes_recover_fail_loudly_naming_digest_mismatch(rel
     assert len(loud_events) == 1 and loud_events[0]["level"] == "error"
     assert "digest mismatch" in loud_events[0]["text"] and not loud_events[0]["quiet"]
     assert not (project / "deployed-blue").exists()  # nothing was deployed
+
+
+def status(project: Path) -> dict:
+    shown = subprocess.run(
+        [*CDTUI, "status", "--json", str(project)], capture_output=True, text=True, timeout=30
+    )
+    return json.loads(shown.stdout)
+
+
+def test_keep_warm_is_enforced_and_status_says_whether_rollback_is_instant(released) -> None:
+    project, blue, _green = released
+    warm = status(project)["keep_warm"]
+    assert (warm["colour"], warm["instant"]) == ("blue", True), warm
+    assert "rollback is instant" in warm["text"]
+    blue.fault = True
+    warm = status(project)["keep_warm"]
+    assert not warm["instant"] and "does not answer" in warm["text"]
+    blue.fault = False
+
+    pipeline = json.loads((project / "pipeline.json").read_text())
+    pipeline["phases"][1]["release"]["keep_warm"] = 0.5  # the window has ended already
+    (project / "pipeline.json").write_text(json.dumps(pipeline))
+    write(project, ["notify"])
+    warm = status(project)["keep_warm"]
+    assert not warm["instant"] and "keep-warm window ended" in warm["text"]
+    text = subprocess.run(
+        [*CDTUI, "status", str(project)], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert "keep warm:  blue's keep-warm window ended" in text
+    with MonitorProcess(project) as monitor:
+        monitor.wait_for(r"  check idle: http .* \(when kept warm\)")
+        monitor.wait_for(r"check live: unknown -> ok")
+        time.sleep(1.0)
+        assert monitor.stop() == 0
+    assert monitor.count(r"check idle: unknown -> ") == 0, monitor.text  # not checked after it

@@ -84,6 +84,11 @@ class Actions:
             return Taken(action.label, "failed", f"{type(exc).__name__}: {exc}")
         if result.refusal is not None:
             return Taken(action.label, "refused", result.refusal.why, result.run_id)
+        if action.kind == "rollback" and result.ok and "already all on" in result.reason:
+            # Nothing moved (the last release was rolled back already): the next traffic
+            # action (recover) is what can still help.
+            why = f"nothing to roll back to: {result.reason}"
+            return Taken(action.label, "refused", why, result.run_id)
         outcome = "done" if result.ok else "failed"
         return Taken(action.label, outcome, result.reason, result.run_id)
 

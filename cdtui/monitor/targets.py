@@ -108,3 +108,42 @@ class ReleaseTargets:
             await asyncio.sleep(REFRESH)
             with contextlib.suppress(Exception):
                 await self.refresh()
+
+
+def keep_warm_facts(
+    spec: ReleaseSpec, report: object, now: float | None = None
+) -> dict[str, object]:
+    """Whether rollback is still instant: the old colour inside its keep-warm window and
+    answering. For ``cdtui status`` (text and JSON)."""
+    now = time.time() if now is None else now
+    state = getattr(report, "state", None)
+    until = keep_warm_until(spec, state)
+    if until is None:
+        what = state.state if state is not None else "none recorded"
+        return {
+            "colour": None,
+            "until": None,
+            "instant": False,
+            "text": f"no colour is kept warm (the last release: {what})",
+        }
+    colour = "green" if state.live == "blue" else "blue"  # type: ignore[union-attr]
+    shown = time.strftime("%H:%M:%S", time.localtime(until))
+    sample = next((s for s in getattr(report, "samples", ()) if s.colour == colour), None)
+    if now >= until:
+        text = (
+            f"{colour}'s keep-warm window ended at {shown}: nothing promises it still runs, "
+            "so rollback is no longer instant (`cdtui rollback --redeploy` deploys it again)"
+        )
+        return {"colour": colour, "until": until, "instant": False, "text": text}
+    if sample is not None and not sample.ok:
+        text = (
+            f"{colour} is kept warm until {shown} but does not answer ({sample.error}): "
+            "rollback is not instant now"
+        )
+        return {"colour": colour, "until": until, "instant": False, "text": text}
+    left = int(until - now)
+    text = (
+        f"{colour} is kept warm until {shown} ({left // 60}m{left % 60:02d}s left): "
+        "rollback is instant"
+    )
+    return {"colour": colour, "until": until, "instant": True, "text": text}
