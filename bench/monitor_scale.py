@@ -25,6 +25,7 @@ from _common import drop_project, temp_project
 
 from cdtui.engine.events import MonitorActionTaken
 from cdtui.monitor.checks import run_check
+from cdtui.monitor.service import spread
 from cdtui.session import Session
 
 # The targets stand for services on other machines: a lean asyncio responder in its own process,
@@ -106,7 +107,7 @@ async def monitored(project: Path, seconds: float) -> tuple[float, float, int]:
 
 
 async def bare(project: Path, seconds: float) -> tuple[float, float, int]:
-    """The same checks on the same clocks, with nothing done with their results."""
+    """The same checks on the same clocks (spread alike), nothing done with their results."""
     session = Session(project)
     assert not session.load()
     from cdtui.config.monitor import merged
@@ -116,16 +117,21 @@ async def bare(project: Path, seconds: float) -> tuple[float, float, int]:
     lateness: list[float] = []
     loop = asyncio.get_running_loop()
 
-    async def one(check) -> None:
+    async def one(check, offset: float) -> None:
         conditions = check.conditions
-        next_at = loop.time()
+        next_at = loop.time() + offset
+        await asyncio.sleep(offset)
         while True:
             lateness.append(loop.time() - next_at)
             await run_check(check, conditions)
             next_at += spec.interval
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
-    tasks = [asyncio.create_task(one(c)) for c in spec.checks]
+    count = len(spec.checks)
+    tasks = [
+        asyncio.create_task(one(c, spread(i, count, spec.interval)))
+        for i, c in enumerate(spec.checks)
+    ]
     await asyncio.sleep(WARM)
     lateness.clear()
     cpu, wall = time.process_time(), time.perf_counter()

@@ -105,7 +105,18 @@ def _ms(began: float) -> float:
 
 
 async def _resolve(host: str, port: int) -> tuple[Any, ...]:
-    """The first address of ``host``; a name that does not resolve is the checker's problem."""
+    """The first address of ``host``; a name that does not resolve is the checker's problem.
+    An IP address needs no lookup (getaddrinfo runs on a thread: most of a check's CPU)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if ip.version == 4:
+            return socket.AF_INET, socket.SOCK_STREAM, 0, "", (host, port)
+        return socket.AF_INET6, socket.SOCK_STREAM, 0, "", (host, port, 0, 0)
     loop = asyncio.get_running_loop()
     try:
         found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -42,6 +42,17 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
+SLOTS = 10
+"""Start times a second is cut into: checks spread over them make no burst of 200 connections
+at once (the jitter), yet the loop wakes 10 times a second, not 200 (each wake-up costs)."""
+
+
+def spread(index: int, count: int, interval: float) -> float:
+    """Where check ``index`` of ``count`` starts: one of SLOTS over (at most) its first second."""
+    slots = min(SLOTS, max(1, count))
+    return (index % slots) / slots * min(interval, 1.0)
+
+
 def checker_alert(check: str) -> str:
     return f"{check}: checker"
 
@@ -118,9 +129,12 @@ class MonitorService:
             for name, w in self.checks.items():
                 where = self._target(w) or f"{w.spec.target} (when kept warm)"
                 self.say(f"  check {name}: {w.spec.kind} {where} every {w.interval:g}s")
+            count = len(self.checks)
             tasks = [
-                asyncio.create_task(self._loop(w), name=f"monitor-{name}")
-                for name, w in self.checks.items()
+                asyncio.create_task(
+                    self._loop(w, spread(i, count, w.interval)), name=f"monitor-{n}"
+                )
+                for i, (n, w) in enumerate(self.checks.items())
             ]
             tasks.append(asyncio.create_task(self._snapshots(), name="monitor-snapshot"))
             self.ready.set()
@@ -191,10 +205,11 @@ class MonitorService:
         return found
 
     # -- checking ------------------------------------------------------------------------------
-    async def _loop(self, watched: Watched) -> None:
+    async def _loop(self, watched: Watched, offset: float = 0.0) -> None:
         """Fixed-rate ticks; a check slower than its interval is followed at once by the next."""
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        next_at = loop.time() + offset
+        await asyncio.sleep(offset)
         while True:
             watched.lateness.append(loop.time() - next_at)
             target = self._target(watched)
