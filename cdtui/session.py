@@ -226,7 +226,10 @@ class Session:
         traffic on it: the stage ``recover`` of a run of its own (a monitor's action)."""
         from cdtui.monitor.recover import recover
 
-        return await recover(self, phase, via=via, user=user, subscribers=subscribers)
+        run_id, status, reason = await recover(
+            self, phase, via=via, user=user, subscribers=subscribers
+        )
+        return ActionResult(run_id, status, reason)
 
     def monitor(self, *, say: Callable[[str], None] | None = None) -> MonitorService:
         """The project's monitor on this session's bus (alerts recorded, in the event log and

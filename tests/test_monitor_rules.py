@@ -197,3 +197,46 @@ def test_a_monitor_phase_without_stages_loads(tmp_path: Path) -> None:
     assert [c.name for c in spec.checks] == ["shop", "db", "disk"]
     assert [a.name for a in spec.alerts] == ["shop-down", "shop-slow", "disk-full"]
     assert spec.alerts[2].for_ == 10.0 and spec.alerts[2].actions[0].run == ["unit"]
+
+
+def test_alert_events_reach_the_alert_sinks_unless_quiet() -> None:
+    from cdtui.notify.filters import EventFilter
+
+    default, alerts = EventFilter(None), EventFilter(["alert"])
+    fired = {"kind": "AlertFired", "level": "error", "quiet": False}
+    for sink in (default, alerts):
+        assert sink(fired) and sink({"kind": "AlertResolved", "quiet": False})
+        assert not sink({**fired, "quiet": True})  # an alert without a notify action
+    assert EventFilter(["failed"])(fired)
+
+
+async def test_tcp_and_command_checks_against_real_sockets_and_processes(tmp_path: Path) -> None:
+    import asyncio
+
+    from cdtui.config.monitor import CheckSpec
+    from cdtui.monitor.checks import run_check
+
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def one(**spec: object):
+        check = CheckSpec.model_validate({"name": "c", "timeout": "2s", **spec})
+        return await run_check(check, check.conditions)
+
+    assert (await one(tcp=f"127.0.0.1:{port}")).outcome == "ok"
+    server.close()
+    await server.wait_closed()
+    refused = await one(tcp=f"127.0.0.1:{port}")
+    assert (refused.outcome, refused.detail) == (
+        "no_answer",
+        f"Connection refused (127.0.0.1:{port})",
+    )
+    assert (await one(command="exit 0")).outcome == "ok"
+    bad = await one(command="echo disk 95%; exit 1")
+    assert (bad.outcome, bad.status, bad.detail) == ("failed", 1, "exit is 1, expected == 0")
+    said = await one(command="echo disk 95%", expect=["output contains '95%'", "exit == 0"])
+    assert said.outcome == "ok"
+    missing = await one(command=["/no/such/checker"])
+    assert missing.outcome == "checker" and "cannot start '/no/such/checker'" in missing.detail
+    slow = await one(command="sleep 5", timeout="300ms")
+    assert slow.outcome == "no_answer" and slow.latency_ms < 2000

@@ -94,13 +94,13 @@ async def recover(
     via: str = "monitor",
     user: str | None = None,
     subscribers: Any = (),
-) -> Any:
-    """The front door's recover (``Session.recover``): the stage ``recover`` of a run of its own."""
+) -> tuple[int, Status, str]:
+    """The front door's recover (``Session.recover``): the stage ``recover`` of a run of its own;
+    (run id, status, reason)."""
     from cdtui.config.models import Stage
     from cdtui.engine.engine import EngineOptions, _current_user
     from cdtui.engine.events import StageFinished
     from cdtui.engine.plan import PhasePlan, Plan
-    from cdtui.session import ActionResult
 
     found = session.release_phase(phase)
     if found is None or session.pipeline is None:
@@ -118,4 +118,4 @@ async def recover(
         status = await engine.run()
     last = finished[-1] if finished else None
     reason = last.reason if last is not None else engine.status.lower()
-    return ActionResult(engine.run_id, status, reason)
+    return engine.run_id, status, reason

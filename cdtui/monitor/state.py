@@ -53,7 +53,7 @@ class MonitorLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise MonitorBusy(running_pid(self.path.parent.parent.parent, self.path)) from None
+            raise MonitorBusy(_holder(self.path)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -66,9 +66,12 @@ class MonitorLock:
             self._fd = None
 
 
-def running_pid(project_dir: Path, path: Path | None = None) -> int | None:
-    """The pid of the monitor that holds the lock now, None when none runs."""
-    path = path or monitor_dir(project_dir) / "monitor.lock"
+def running_pid(project_dir: Path) -> int | None:
+    """The pid of the monitor that holds the lock now (0: unknown), None when none runs."""
+    return _holder(monitor_dir(project_dir) / "monitor.lock")
+
+
+def _holder(path: Path) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
