@@ -185,3 +185,29 @@ def test_bad_input_exits_2_with_located_errors(tmp_path: Path) -> None:
     assert shown.returncode == 2
     assert "monitor.alerts[0].check: no check named 'shpo' (did you mean 'shop'?)" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_a_run_action_runs_the_named_stage(shop) -> None:
+    project, server = shop
+    spec = shop_monitor(server.url, actions=["notify", {"run": ["clean"], "cooldown": 60}])
+    phases = [
+        {"name": "Commit", "stages": [{"name": "unit", "run": "true"}]},
+        {
+            "name": "Ops",
+            "stages": [{"name": "clean", "run": "echo cleaned > cleaned.txt", "when": "manual"}],
+        },
+    ]
+    write_pipeline(project, spec, phases=phases)
+    with MonitorProcess(project) as monitor:
+        monitor.wait_for(r"check shop: unknown -> ok")
+        server.fault = True
+        done = monitor.wait_for(r"action run clean of shop-down: (done|failed)", timeout=30)
+        assert ": done: run #" in done and "succeeded" in done, monitor.text
+        assert monitor.stop() == 0
+    assert (project / "cleaned.txt").read_text() == "cleaned\n"
+    taken = events(project, "MonitorActionTaken")
+    assert [(e["action"], e["outcome"]) for e in taken] == [
+        ("notify", "done"),
+        ("run clean", "done"),
+    ]
+    assert taken[1]["run"] > 0  # the run it started, in history like any other

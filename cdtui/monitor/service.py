@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 EVIDENCE_CHECKS = 10
 SNAPSHOT_EVERY = 1.0
-SNAPSHOT_HISTORY = 40
+SNAPSHOT_HISTORY = 30
+LETTERS = {"ok": "o", "failed": "f", "no_answer": "n", "checker": "c"}
+"""A check's recent outcomes in the snapshot, one letter each: 200 checks rewritten every second
+by a monitor that runs for months must stay small (about 30 KB, not 300)."""
 STOP_GRACE = 20.0
 """Seconds an action in flight (a rollback, say) gets to finish when the monitor is stopped."""
 
@@ -71,7 +74,7 @@ class Watched:
     history: deque[Result]
     state: str = "unknown"  # the last outcome
     target: str = ""
-    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=5000))  # seconds
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # seconds
 
 
 class MonitorService:
@@ -472,7 +475,8 @@ class MonitorService:
                 "interval": w.interval,
                 "state": w.state,
                 "detail": history[-1].detail if history else "",
-                "history": [[round(r.at, 2), r.outcome, round(r.latency_ms, 1)] for r in history],
+                "outcomes": "".join(LETTERS[r.outcome] for r in history),
+                "ms": [round(r.latency_ms) for r in history],
             }
         snapshot = Snapshot(os.getpid() if pid is None else pid, self.started, time.time(), checks)
         write_snapshot(self.project_dir, snapshot)

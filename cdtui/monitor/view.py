@@ -13,6 +13,7 @@ from cdtui.monitor.state import Snapshot, read_snapshot, running_pid
 from cdtui.store.monitor_rows import ActionRow, AlertRow
 
 SPARK = "▁▂▃▄▅▆▇█"
+OUTCOMES = {"o": "ok", "f": "failed", "n": "no_answer", "c": "checker"}
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,15 @@ class CheckLine:
     target: str
     state: str
     detail: str
-    history: tuple[tuple[float, str, float], ...]  # (at, outcome, latency ms), oldest first
+    history: tuple[tuple[str, float], ...]  # (outcome, latency ms), oldest first
 
     def spark(self, width: int) -> list[tuple[str, str]]:
         """(character, outcome) per recent check: height is latency, failures stand out."""
         recent = self.history[-width:]
-        answered = [ms for _, outcome, ms in recent if outcome == "ok"]
+        answered = [ms for outcome, ms in recent if outcome == "ok"]
         top = max(answered, default=1.0) or 1.0
         found = []
-        for _, outcome, ms in recent:
+        for outcome, ms in recent:
             if outcome == "ok":
                 found.append((SPARK[min(len(SPARK) - 1, int(ms / top * (len(SPARK) - 1)))], "ok"))
             else:
@@ -71,7 +72,8 @@ def read_facts(project_dir: Path, limit: int = 40) -> MonitorFacts:
     if snapshot is not None and snapshot.pid:
         facts.started, facts.stale = snapshot.started, not snapshot.fresh
         for name, c in snapshot.checks.items():
-            history = tuple((float(a), str(o), float(ms)) for a, o, ms in c.get("history", []))
+            outcomes = [OUTCOMES.get(letter, "?") for letter in c.get("outcomes", "")]
+            history = tuple(zip(outcomes, map(float, c.get("ms", [])), strict=False))
             facts.checks.append(
                 CheckLine(
                     name,
