@@ -68,7 +68,14 @@ def released(tmp_path: Path) -> Iterator[tuple[Path, FaultyServer, FaultyServer]
             "phases": [
                 {
                     "name": "Build",
-                    "stages": [{"name": "package", "run": build, "artifacts": ["dist/shop.txt"]}],
+                    "stages": [
+                        {"name": "package", "run": build, "artifacts": ["dist/shop.txt"]},
+                        {
+                            "name": "provision",
+                            "run": "echo $CDTUI_RUN_ID >> provisioned",
+                            "when": "manual",
+                        },  # runs only when named: by the recover action
+                    ],
                 },
                 {"name": "Release", "release": block},
             ],
@@ -141,7 +148,7 @@ def test_a_firing_alert_rolls_back_through_the_embedded_router(released) -> None
 
 def test_recover_deploys_the_last_good_artifact_to_the_idle_colour_and_shifts(released) -> None:
     project, blue, green = released
-    write(project, ["notify", "rollback", "recover"])
+    write(project, ["notify", "rollback", {"recover": {"run": ["provision"]}}])
     assert not (project / "deployed-blue").exists()
     stored = json.loads(
         subprocess.run(
@@ -164,8 +171,9 @@ def test_recover_deploys_the_last_good_artifact_to_the_idle_colour_and_shifts(re
         )
         done = monitor.wait_for(r"action recover of live-down: (done|failed|refused)", timeout=60)
         assert ": done: " in done, monitor.text
-        assert "recovered onto a fresh blue" in done
+        assert "recovered onto a fresh blue" in done and "provision: run #" in done
         assert weights(project) == Weights.ALL_BLUE
+        assert (project / "provisioned").is_file()  # the fresh environment came first
         assert (project / "deployed-blue").read_text() == digest  # the verified, tested bytes
         monitor.wait_for(r"RESOLVED live-down", timeout=20)
         assert monitor.stop() == 0

@@ -137,7 +137,9 @@ class CheckSpec(Model):
 
 class ActionSpec(Model):
     """``notify``, ``rollback``, ``recover`` or ``{run: [STAGES or a PHASE]}``, each with a
-    ``cooldown`` (default: the alert's) during which it is not taken again."""
+    ``cooldown`` (default: the alert's) during which it is not taken again. ``{recover: {run:
+    [provision]}}`` runs those stages first (a fresh environment, e.g. a CloudFormation stage)
+    and deploys only when they succeeded."""
 
     kind: Literal["notify", "rollback", "recover", "run"]
     run: list[str] = Field(default_factory=list)
@@ -165,6 +167,8 @@ class ActionSpec(Model):
     def _run_names(self) -> ActionSpec:
         if self.kind == "run" and not self.run:
             raise ValueError("run: names the stages (or a phase) to run, e.g. run: [recover]")
+        if self.run and self.kind not in ("run", "recover"):
+            raise ValueError(f"{self.kind} runs no stages: run: belongs to run and recover")
         return self
 
     @property

@@ -77,7 +77,18 @@ class Actions:
             if action.kind == "rollback":
                 result = await self.session.rollback(action.phase, via=via, user=USER)
             elif action.kind == "recover":
+                provisioned = None
+                if action.run:  # {recover: {run: [provision]}}: a fresh environment first
+                    provisioned = await self._run(alert, action)
+                    if provisioned.outcome != "done":
+                        why = f"provisioning {', '.join(action.run)}: {provisioned.reason}"
+                        return Taken("recover", "failed", why, provisioned.run_id)
                 result = await self.session.recover(action.phase, via=via, user=USER)
+                if provisioned is not None and result.refusal is None:
+                    reason = f"{', '.join(action.run)}: {provisioned.reason}; {result.reason}"
+                    return Taken(
+                        "recover", "done" if result.ok else "failed", reason, result.run_id
+                    )
             else:
                 return await self._run(alert, action)
         except Exception as exc:  # an action that crashes must not end the monitor
