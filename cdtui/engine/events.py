@@ -190,3 +190,4 @@ class MonitorActionTaken(Event):
     action: str
     outcome: str
     reason: str = ""
+    text: str = ""  # what an operator reads first: "rollback of shop-down: done"

@@ -364,10 +364,13 @@ class MonitorService:
         self.rows.add_action(
             ActionRow(alert.name, taken.action, taken.outcome, reason, taken.run_id, now)
         )
+        what = f"{taken.action} of {alert.name}: {taken.outcome}"
         self._emit(
-            MonitorActionTaken(taken.run_id, now, alert.name, taken.action, taken.outcome, reason)
+            MonitorActionTaken(
+                taken.run_id, now, alert.name, taken.action, taken.outcome, reason, what
+            )
         )
-        self.say(f"{clock(now)} action {taken.action} of {alert.name}: {taken.outcome}: {reason}")
+        self.say(f"{clock(now)} action {what}: {reason}")
         if taken.action == "recover" and taken.outcome in ("failed", "refused"):
             self._spawn(self._cannot_start(alert, watched, reason))
 
