@@ -49,10 +49,13 @@ class MonitorFacts:
     history: list[AlertRow] = field(default_factory=list)
     actions: list[ActionRow] = field(default_factory=list)
     stale: bool = False  # the snapshot is old: its monitor stalled or stopped
+    seen: float = 0.0  # when the snapshot was written
 
     def headline(self) -> str:
         if self.pid is None:
-            return "no monitor runs: nobody watches production (s starts one in this console)"
+            seen = time.strftime("%H:%M:%S", time.localtime(self.seen))
+            last = f"; checks as last seen at {seen}" if self.checks else ""
+            return f"no monitor runs: nobody watches production (s starts one here){last}"
         who = "in this console" if self.own else f"cdtui monitor (pid {self.pid})"
         since = time.strftime("%H:%M:%S", time.localtime(self.started)) if self.started else "?"
         firing = f"{len(self.firing)} firing" if self.firing else "nothing firing"
@@ -69,8 +72,9 @@ def read_facts(project_dir: Path, limit: int = 40) -> MonitorFacts:
     pid = running_pid(project_dir)
     snapshot: Snapshot | None = read_snapshot(project_dir)
     facts = MonitorFacts(pid=pid, own=pid == os.getpid())
-    if snapshot is not None and snapshot.pid:
-        facts.started, facts.stale = snapshot.started, not snapshot.fresh
+    if snapshot is not None:  # a stopped monitor's last snapshot: shown as its last word
+        facts.started, facts.stale = snapshot.started, not snapshot.fresh or not snapshot.pid
+        facts.seen = snapshot.written
         for name, c in snapshot.checks.items():
             outcomes = [OUTCOMES.get(letter, "?") for letter in c.get("outcomes", "")]
             history = tuple(zip(outcomes, map(float, c.get("ms", [])), strict=False))
