@@ -240,3 +240,39 @@ async def test_tcp_and_command_checks_against_real_sockets_and_processes(tmp_pat
     assert missing.outcome == "checker" and "cannot start '/no/such/checker'" in missing.detail
     slow = await one(command="sleep 5", timeout="300ms")
     assert slow.outcome == "no_answer" and slow.latency_ms < 2000
+
+
+async def test_two_alerts_on_one_outage_move_traffic_once() -> None:
+    """The action policy alone (the front door's rollback is tested for real elsewhere): after
+    the monitor moved traffic, no alert moves it again within the cooldown."""
+    from cdtui.engine.events import Status
+    from cdtui.monitor.actions import Actions
+    from cdtui.session import ActionResult
+
+    asked: list[str] = []
+
+    class FrontDoor:
+        async def rollback(self, phase, **how) -> ActionResult:
+            asked.append(f"rollback by {how['via']}")
+            return ActionResult(7, Status.SUCCEEDED, "rolled back from blue 0% / green 100%")
+
+        async def recover(self, phase, **how) -> ActionResult:
+            asked.append(f"recover by {how['via']}")
+            return ActionResult(8, Status.SUCCEEDED, "recovered")
+
+    now = [1000.0]
+    actions = Actions(FrontDoor(), {}, clock=lambda: now[0])
+    live = AlertSpec.model_validate(
+        {"name": "live-down", "check": "live", "actions": ["rollback", "recover"], "cooldown": "5m"}
+    )
+    router = live.model_copy(update={"name": "router-down", "check": "router"})
+    first = await actions.take(live, lambda t: None)
+    assert [(t.action, t.outcome) for t in first] == [("rollback", "done"), ("recover", "skipped")]
+    now[0] += 30
+    second = await actions.take(router, lambda t: None)
+    assert [t.outcome for t in second] == ["skipped", "skipped"]
+    assert "moved 30s ago by rollback of live-down" in second[0].reason
+    now[0] += 300
+    third = await actions.take(router, lambda t: None)
+    assert [t.outcome for t in third] == ["done", "skipped"]
+    assert asked == ["rollback by monitor alert live-down", "rollback by monitor alert router-down"]

@@ -4,7 +4,9 @@
 One action at a time in the whole monitor (two alerts never move traffic at once). Each has a
 cooldown, counted from when it was last taken, across restarts (``monitor_actions`` rows). Once
 a rollback or recover has moved the traffic, the later traffic actions of the list are skipped:
-``[notify, rollback, recover]`` means "roll back; if that is refused or fails, recover".
+``[notify, rollback, recover]`` means "roll back; if that is refused or fails, recover". The
+same holds across alerts: within a cooldown of the monitor moving traffic, no other alert moves
+it again (two alerts on one outage must not roll back, then recover onto the colour that failed).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Actions:
         self.last_taken = last_taken
         self.clock = clock
         self.lock = asyncio.Lock()
+        self.moved: tuple[float, str] | None = None  # when, and by what, traffic last moved
 
     def cooling(self, alert: AlertSpec, action: ActionSpec) -> float:
         """Seconds of cooldown left for ``action`` of ``alert`` (0: it may be taken)."""
@@ -60,14 +63,27 @@ class Actions:
                     taken = Taken(action.label, "skipped", f"cooling down ({left:.0f}s left)")
                 elif action.kind in TRAFFIC and moved:
                     taken = Taken(action.label, "skipped", f"traffic already moved by {moved}")
+                elif action.kind in TRAFFIC and (recent := self._recently_moved(alert, action)):
+                    taken = Taken(action.label, "skipped", recent)
                 else:
                     self.last_taken[(alert.name, action.label)] = self.clock()
                     taken = await self._one(alert, action)
                     if action.kind in TRAFFIC and taken.outcome == "done":
                         moved = action.kind
+                        self.moved = (self.clock(), f"{action.kind} of {alert.name}")
                 found.append(taken)
                 on_taken(taken)
         return found
+
+    def _recently_moved(self, alert: AlertSpec, action: ActionSpec) -> str:
+        """Why not to move traffic again now ('' when it may be moved)."""
+        if self.moved is None:
+            return ""
+        cooldown = action.cooldown if action.cooldown is not None else alert.cooldown
+        ago = self.clock() - self.moved[0]
+        if ago >= cooldown:
+            return ""
+        return f"traffic was moved {ago:.0f}s ago by {self.moved[1]} (cooldown {cooldown:g}s)"
 
     async def _one(self, alert: AlertSpec, action: ActionSpec) -> Taken:
         via = f"monitor alert {alert.name}"

@@ -189,6 +189,13 @@ class MonitorService:
         assert self.rows is not None
         current = self.rows.current()
         self.actions = Actions(self.session, self.rows.last_taken())
+        moved = [
+            a
+            for a in self.rows.actions(200)
+            if a.outcome == "done" and a.action in ("rollback", "recover")
+        ]
+        if moved:
+            self.actions.moved = (moved[-1].at, f"{moved[-1].action} of {moved[-1].alert}")
         found = []
         for name, row in current.items():
             if not row.firing:
