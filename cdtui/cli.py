@@ -12,6 +12,8 @@ import click
 from cdtui import __version__
 
 COMMANDS = {
+    "watch": "cdtui.commands.watch:watch",
+    "hook": "cdtui.commands.hook:hook",
     "open": "cdtui.commands.open:open_console",
     "run": "cdtui.commands.run:run",
     "validate": "cdtui.commands.run:validate",

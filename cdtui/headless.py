@@ -21,6 +21,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    LoadProgress,
     MetricRecorded,
     Notice,
     PhaseFinished,
@@ -82,6 +83,7 @@ class HeadlessRenderer:
         self._last_line: dict[tuple[str, str], str] = {}  # a stage's last line printed
         self.width = 12
         self.final: RunFinished | None = None
+        self.measured: dict[tuple[str, str], list[str]] = {}  # a stage's metrics, for the summary
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StageOutput):
@@ -125,6 +127,16 @@ class HeadlessRenderer:
             self.console.print(
                 f"[{style}]  {mark} {escape(event.stage)}: {escape(plain(event.name))} "
                 f"{event.value:g}{escape(unit)}{limit}[/]"
+            )
+            said = f"{plain(event.name)} {event.value:g}{unit}"
+            self.measured.setdefault((event.phase, event.stage), []).append(said)
+        elif isinstance(event, LoadProgress):
+            left = max(0, round(event.duration - event.second))
+            target = f" of {event.target_rate:.0f}/s" if event.target_rate else ""
+            self.console.print(
+                f"[dim]{escape(event.stage):<{self.width}} ⏱ {event.second}s, {left}s left · "
+                f"{event.rate:.0f}/s{target} · errors {event.error_rate:.1%} · p50 {event.p50:.1f}"
+                f" p95 {event.p95:.1f} p99 {event.p99:.1f} ms[/]"
             )
         elif isinstance(event, RunFinished):
             self.flush_partials(0)
@@ -229,6 +241,8 @@ class HeadlessRenderer:
                 escape(safe(row.reason)),
             )
         self.console.print(table)
+        for (_phase, stage), measured in self.measured.items():
+            self.console.print(f"  {escape(stage)}: {escape(', '.join(measured))}")
         if self.final is not None:
             icon, style = STATUS_STYLE[self.final.status]
             tail = f": {escape(safe(self.final.reason))}" if self.final.reason else ""

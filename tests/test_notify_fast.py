@@ -25,11 +25,11 @@ from tests.notify_listeners import HttpListener
 http_listener = notify_listeners.http_listener  # the fixture
 
 
-def notifier_for(project: Path, url: str) -> tuple[Notifier, EventBus]:
+def notifier_for(project: Path, url: str, on: list[str] | None = None) -> tuple[Notifier, EventBus]:
     pipeline = Pipeline.model_validate(
         {
             "project": "shop",
-            "notify": [{"webhook": {"url": url}, "on": ["all"]}],
+            "notify": [{"webhook": {"url": url}, "on": on or ["all"]}],
             "phases": [{"name": "P", "stages": [{"name": "a", "run": "true"}]}],
         }
     )
@@ -120,3 +120,27 @@ async def test_the_cursor_is_not_rewritten_for_every_event(
     assert len(saves) <= took / worker_module.SAVE_EVERY + 3 < 60
     await notifier.aclose()
     assert saves[-1] == notifier.log.size()  # and the last one on stop
+
+
+async def test_events_a_sink_does_not_want_never_wake_it_and_the_cursor_passes_them(
+    tmp_path: Path, http_listener: HttpListener
+):
+    """A quiet run (no failure) under the default filter wakes no worker, yet the cursor ends at
+    the log's end, and a wanted event after them is delivered at once."""
+    notifier, bus = notifier_for(tmp_path, http_listener.url + "/hook", on=["failed"])
+    (worker,) = notifier.workers
+    bus.emit(Notice(1, time.time(), "info", "first"))  # starts the worker
+    await wait_until(lambda: worker.offset == notifier.log.size())
+    await asyncio.sleep(0.05)  # it is asleep now
+    woken = []
+    real_set = worker.wake.set
+    worker.wake.set = lambda: (woken.append(1), real_set())  # type: ignore[method-assign]
+    for i in range(50):
+        bus.emit(Notice(1, time.time(), "info", f"quiet {i}"))
+    assert woken == [] and worker.offset == notifier.log.size()
+    bus.emit(Notice(1, time.time(), "error", "it broke"))  # an error notice is a failure
+    await wait_until(lambda: len(http_listener.requests) == 1)
+    assert woken == [1] and texts(http_listener) == ["it broke"]
+    await notifier.aclose()
+    cursor = json.loads((tmp_path / ".cdtui" / "notify" / "webhook.cursor").read_text())
+    assert cursor["offset"] == notifier.log.size()

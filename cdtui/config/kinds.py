@@ -24,12 +24,14 @@ class KindConfig:
 
 def _builtin() -> dict[str, KindConfig]:
     """The kinds cdtui ships, known here without importing their runtime (``cdtui.stages``)."""
+    from cdtui.config.load import LoadSpec
     from cdtui.config.release import ReleaseSpec
 
     return {
         "run": KindConfig("run", None, lambda _spec: "run"),
         "release": KindConfig("release", ReleaseSpec, ReleaseSpec.describe, in_yaml=False),
         "rollback": KindConfig("rollback", ReleaseSpec, lambda _spec: "rollback", in_yaml=False),
+        "load": KindConfig("load", LoadSpec, LoadSpec.describe),
     }
 
 

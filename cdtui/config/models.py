@@ -67,6 +67,7 @@ class Stage(Model):
     on: list[str] = Field(default_factory=list)  # host names or tag:NAME; empty = local
     strategy: Strategy = Field(default_factory=Strategy)
     upload: list[str] = Field(default_factory=list)  # project files (globs) copied before run
+    watch: Literal["restart", "queue"] = "restart"  # cdtui watch: a change cancels it, or waits
 
     _kind: str = PrivateAttr("run")
     _spec: Any = PrivateAttr(None)
@@ -176,11 +177,16 @@ class Stage(Model):
             from cdtui.config.kinds import kind_configs
 
             return kind_configs()[self._kind].describe(self._spec)
-        if isinstance(self.run, str):
-            return self.run.strip()
-        import shlex
+        return shown_command(self.run or [])
 
-        return shlex.join(self.run or [])
+
+def shown_command(command: str | list[str]) -> str:
+    """A command as an operator reads it: a string as written, an argv list shell-joined."""
+    if isinstance(command, str):
+        return command.strip()
+    import shlex
+
+    return shlex.join(command)
 
 
 class Phase(Model):
@@ -228,6 +234,15 @@ class Host(Model):
     insecure_skip_host_key_check: bool = False
 
 
+class WatchSettings(Model):
+    """``watch:``: how ``cdtui watch`` and the console's W follow file changes."""
+
+    debounce: Duration = 0.1  # the quiet period a burst of saves must end with
+    ignore: list[str] = Field(default_factory=list)  # gitignore-style, beside .gitignore's
+    phase: str | None = None  # default: Commit (or the first phase)
+    poll: bool = False  # poll instead of inotify (network file systems)
+
+
 class Pipeline(Model):
     project: str = Field(pattern=NAME_PATTERN, max_length=100)
     env: dict[str, str] = Field(default_factory=dict)
@@ -235,6 +250,7 @@ class Pipeline(Model):
     hosts: dict[str, Host] = Field(default_factory=dict)
     grace: Duration = 10.0
     notify: NotifyList = Field(default_factory=list)  # sinks: cdtui.config.notify
+    watch: WatchSettings = Field(default_factory=WatchSettings)
     monitor: MonitorSpec | None = None  # cdtui.config.monitor (phases may hold their own)
     phases: list[Phase] = Field(min_length=1)
 

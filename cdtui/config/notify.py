@@ -51,6 +51,7 @@ EVENT_KINDS = (
     "StageFinished",
     "ArtifactStored",
     "MetricRecorded",
+    "LoadProgress",
     "Notice",
     "WeightChanged",
     "HealthSampled",

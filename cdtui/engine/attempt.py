@@ -107,6 +107,8 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
         user=engine.options.user,
         overrides=dict(engine.options.overrides.get(stage.kind, {})),
+        values=engine.scope.values(),
+        _publish=engine.scope.publish,
         _cancel_reason=lambda: engine._cancel_reason,
         _track=track,
         _ssh_pool=engine.ssh_pool,

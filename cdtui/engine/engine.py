@@ -31,6 +31,7 @@ from cdtui.engine.events import (
     StageFinished,
     Status,
 )
+from cdtui.engine.interpolate import Scope
 from cdtui.engine.masking import SecretMasker
 from cdtui.engine.plan import PhasePlan, Plan
 from cdtui.runners.local import ProcessResult
@@ -84,6 +85,7 @@ class Engine:
         self.environ = dict(os.environ if environ is None else environ)
         self.options = options or EngineOptions()
         self.bus = bus or EventBus()
+        self.scope = Scope()  # ${namespace.path}: what the run's stages published
         self._slots = asyncio.Semaphore(max(1, self.options.jobs))
         self._cancelled = asyncio.Event()
         self._cancel_reason = ""

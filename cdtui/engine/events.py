@@ -142,6 +142,26 @@ class MetricRecorded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class LoadProgress(Event):
+    """A second of a running ``load:`` stage: achieved vs target rate, errors, latency (ms)."""
+
+    phase: str
+    stage: str
+    attempt: int
+    second: int  # seconds since the load started
+    duration: float  # seconds the load lasts in all
+    rate: float  # requests answered or failed that second
+    target_rate: float  # what the open model scheduled (0 for a closed model)
+    error_rate: float  # failed / requests that second, 0..1
+    p50: float
+    p95: float
+    p99: float
+    requests: int  # so far
+    failed: int  # so far
+    cpu: float = 0.0  # the busiest load worker's CPU that second, % of a core
+
+
+@dataclass(frozen=True, slots=True)
 class Notice(Event):
     """Something the engine wants an operator to read that is not stage output."""
 

@@ -68,6 +68,9 @@ class Sink:
     max_bytes: ClassVar[int | None] = None  # clamp of one encoded payload (SNS: 256 KB)
     default_on: ClassVar[tuple[str, ...] | None] = None  # None: config.notify.DEFAULT_ON
     dedupe: ClassVar[float] = 0.0  # seconds within which an identical message goes once
+    # Seconds a woken worker waits for more events before a send (a sink that takes batches):
+    # a run's events then go a few per send, not one send (and its syscalls) each.
+    linger: ClassVar[float] = 0.0
 
     def __init__(self, name: str, config: Any, context: SinkContext | None = None) -> None:
         self.name = name

@@ -36,6 +36,7 @@ def _peer_closed(writer: asyncio.StreamWriter) -> bool:
 class LogstashSink(Sink):
     kind = "logstash"
     batch = 500
+    linger = 0.02  # ~10 of a fast run's events a send; far inside a p99 of 100 ms
 
     def __init__(
         self, name: str, config: LogstashConfig, context: SinkContext | None = None

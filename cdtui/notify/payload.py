@@ -9,6 +9,7 @@ summary's failures and duration). Every string is masked, keys too (``mask_paylo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -41,7 +42,10 @@ def to_payload(
     extra: Mapping[str, Any] | None = None,
 ) -> Payload:
     """The event as a JSON-ready dict with the common keys first."""
-    fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    fields = {}
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        fields[name] = value if type(value) in _SCALARS else _plain(value)
     fields.pop("run_id", None)
     head: Payload = {"kind": type(event).__name__, "id": event_id, "project": project}
     head["run"] = event.run_id
@@ -91,6 +95,14 @@ def _walk(value: Any, masker: SecretMasker) -> Any:
     if isinstance(value, list):
         return [_walk(v, masker) for v in value]
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # JSON as they are (not subclasses)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _plain(value: Any) -> Any:

@@ -113,7 +113,14 @@ class SinkWorker:
 
     def offer(self, start: int, end: int, payload: Payload) -> None:
         """An event just appended at ``start``..``end`` of the log; a full queue leaves it to
-        the log, read back once memory no longer continues from the worker's offset."""
+        the log, read back once memory no longer continues from the worker's offset.
+
+        An event the sink does not want, right at an idle worker's offset, only moves the
+        offset (the cursor is saved when due): a run of 200 quiet stages wakes no worker."""
+        if start == self.offset and not self.pending and not self.wanted(payload):
+            self.offset = end
+            self._dirty = (end, str(payload.get("id", "")))
+            return
         if len(self.pending) < MEMORY_QUEUE:
             self.pending.append((start, end, payload))
         else:
@@ -160,6 +167,8 @@ class SinkWorker:
                 if not await self._pass():
                     if not await self._sleep(self._idle_for()):
                         self._look = True  # a quiet while: see what others appended
+                    elif self.sink.linger:
+                        await asyncio.sleep(self.sink.linger)  # let a few more come along
                     self._save(due_only=True)
         finally:
             self.state = "stopped"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind, kind_of, kinds, register, unregister
 from cdtui.stages.context import Cancellable, StageContext
+from cdtui.stages.load import LoadKind
 from cdtui.stages.release import ReleaseKind
 from cdtui.stages.rollback import RollbackKind
 from cdtui.stages.run import RunKind
@@ -30,3 +31,4 @@ __all__ = [
 register(RunKind())
 register(ReleaseKind())
 register(RollbackKind())
+register(LoadKind())

@@ -47,6 +47,8 @@ class StageContext:
     metrics: Path  # CDTUI_METRICS: the attempt's metrics file
     user: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # a front end's asks for this kind
+    values: dict[str, Any] = field(default_factory=dict)  # what ${namespace.path} sees
+    _publish: Callable[[str, str, Any], None] = lambda _ns, _key, _value: None
     _cancel_reason: Callable[[], str] = lambda: "cancelled"
     _track: Callable[[Cancellable], Callable[[], None]] = lambda _c: lambda: None
     _ssh_pool: Callable[[], SshPool] | None = None
@@ -74,6 +76,21 @@ class StageContext:
     def local_env(self) -> dict[str, str]:
         """A local process inherits cdtui's environment (PATH, HOME, ...) under the layers."""
         return {**self.environ, **self.env, "CDTUI_PROJECT_DIR": str(self.project_dir)}
+
+    def command(self) -> str | list[str]:
+        """The stage's ``run`` with its ``${…}`` references expanded (shell-quoted in a string).
+
+        Raises ``InterpolationError`` naming the reference and what exists instead.
+        """
+        from cdtui.engine.interpolate import expand_command
+
+        assert self.stage.run is not None
+        return expand_command(self.stage.run, self.values)
+
+    def publish(self, namespace: str, key: str, value: Any) -> None:
+        """Make ``value`` visible to later stages of the run as ``${namespace.key…}``."""
+        self._publish(namespace, key, value)
+        self.values.setdefault(namespace, {})[key] = value
 
     # -- what the stage does -----------------------------------------------------------------
     def started(self, command: str, pid: int | None = None, host: str = "local") -> None:

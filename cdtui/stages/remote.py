@@ -10,7 +10,9 @@ import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cdtui.config.models import shown_command
 from cdtui.engine.events import Status
+from cdtui.engine.interpolate import InterpolationError
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.context import StageContext
 
@@ -68,8 +70,13 @@ async def run_remote(ctx: StageContext, hosts: list[str]) -> ProcessResult:
     multi = len(hosts) > 1
     shown = hosts[0] if not multi else f"{len(hosts)} hosts"
     group = HostGroup()
+    try:
+        command = ctx.command()
+    except InterpolationError as error:
+        ctx.started(stage.command_text, host=shown)
+        return ProcessResult(Status.FAILED, None, str(error))
     untrack = ctx._track(group)
-    ctx.started(stage.command_text, host=shown)
+    ctx.started(shown_command(command), host=shown)
     strategy = stage.strategy
     batch = strategy.batch or len(hosts)
     slots = asyncio.Semaphore(strategy.parallel or len(hosts))
@@ -83,7 +90,7 @@ async def run_remote(ctx: StageContext, hosts: list[str]) -> ProcessResult:
                 break
             chunk = hosts[start : start + batch]
             outcomes = await asyncio.gather(
-                *(_one_host(ctx, pool, group, slots, name, multi) for name in chunk)
+                *(_one_host(ctx, pool, group, slots, name, multi, command) for name in chunk)
             )
             results.update(zip(chunk, outcomes, strict=True))
     finally:
@@ -98,19 +105,19 @@ async def _one_host(
     slots: asyncio.Semaphore,
     name: str,
     multi: bool,
+    command: str | list[str],
 ) -> ProcessResult:
     from cdtui.runners.ssh import SshError, upload
     from cdtui.runners.ssh_process import RemoteProcess
 
     stage = ctx.stage
-    assert stage.run is not None
     host = ctx.pipeline.hosts[name]
     sink = ctx.output(host=name, prefix=f"{name} | " if multi else "")
     process = RemoteProcess(
         pool,
         name,
         host,
-        stage.run,
+        command,
         cwd=stage.cwd,
         env={**ctx.env, "CDTUI_HOST": name},
         on_output=sink.feed,

@@ -6,11 +6,13 @@ import functools
 import shutil
 from typing import Any
 
-from cdtui.config.models import Stage
+from cdtui.config.models import Stage, shown_command
 from cdtui.engine.events import Status
+from cdtui.engine.interpolate import InterpolationError
 from cdtui.runners.local import LocalProcess, ProcessResult
 from cdtui.stages.base import StageKind
 from cdtui.stages.context import StageContext
+from cdtui.stages.skip import LastLine, skipped_if_asked
 
 
 @functools.cache
@@ -52,17 +54,27 @@ class RunKind(StageKind):
 
 async def run_local(ctx: StageContext) -> ProcessResult:
     stage = ctx.stage
-    assert stage.run is not None
-    argv = argv_of(stage.run)
+    try:
+        command = ctx.command()
+    except InterpolationError as error:
+        ctx.started(stage.command_text)
+        return ProcessResult(Status.FAILED, None, str(error))
+    argv = argv_of(command)
     cwd = (ctx.project_dir / stage.cwd) if stage.cwd else ctx.project_dir
     env = ctx.local_env()
     env["CDTUI_METRICS"] = str(ctx.metrics)
     output = ctx.output()
+    last = LastLine()  # exit 77 skips the stage with its last line as the reason (stages/skip.py)
+
+    def feed(stream: str, data: bytes, final: bool = False) -> None:
+        last.feed(stream, data, final)
+        output.feed(stream, data, final)
+
     process = LocalProcess(
         argv,
         cwd=str(cwd),
         env=env,
-        on_output=output.feed,
+        on_output=feed,
         grace=ctx.grace,
         keep_children=stage.keep_children,
     )
@@ -81,12 +93,12 @@ async def run_local(ctx: StageContext) -> ProcessResult:
         )
         return ProcessResult(Status.FAILED, None, reason)
     with ctx.tracking(process):
-        ctx.started(stage.command_text, pid=pid)
+        ctx.started(shown_command(command), pid=pid)
         if ctx.cancelled:
             process.cancel(ctx.cancel_reason)
         result = await process.wait(timeout=stage.timeout)
     report_leftovers(ctx, result)
-    return result
+    return skipped_if_asked(result, last)
 
 
 def report_leftovers(ctx: StageContext, result: ProcessResult, who: str = "") -> None:

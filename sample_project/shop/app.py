@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from shop import __version__, db
+from shop.cart import CART_ID, Carts
 from shop.faults import FaultSwitch
 
 STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -47,6 +48,16 @@ def route(target: str) -> tuple[str, str | None]:
         return ("static", name) if STATIC_NAME.match(name) else ("not_found", None)
     if path.rstrip("/") == "/api/products":
         return "products", None
+    if path.startswith("/api/carts/"):
+        cart, _, rest = path.removeprefix("/api/carts/").partition("/")
+        if not CART_ID.match(cart):
+            return "not_found", None
+        if rest.rstrip("/") == "":
+            return "cart", cart
+        ident = rest.removeprefix("items/").rstrip("/")
+        if rest.startswith("items/") and ident.isdigit():
+            return "cart_add", f"{cart}/{ident}"
+        return "not_found", None
     if path.startswith("/api/products/"):
         ident = path.removeprefix("/api/products/").rstrip("/")
         return ("product", ident) if ident.isdigit() else ("not_found", None)
@@ -88,6 +99,7 @@ class ShopApp:
         self.connect = connect
         self.static = dict(static)
         self.faults = faults or FaultSwitch()
+        self.carts = Carts()
 
     def handle(self, method: str, target: str) -> Response:
         """Answer one request; every response names the version and colour that served it."""
@@ -96,13 +108,14 @@ class ShopApp:
         return response
 
     def _dispatch(self, method: str, target: str) -> Response:
-        if method not in ("GET", "HEAD"):
+        endpoint, arg = route(target)
+        allowed = ("POST",) if endpoint == "cart_add" else ("GET", "HEAD")
+        if method not in allowed:
             response = json_response(405, {"error": f"method {method} not allowed"})
-            response.headers["Allow"] = "GET, HEAD"
+            response.headers["Allow"] = ", ".join(allowed)
             return response
         if self.faults.should_fail():
             return json_response(500, {"error": "injected fault", "colour": self.colour})
-        endpoint, arg = route(target)
         if endpoint == "health":
             return json_response(
                 200, {"status": "ok", "version": __version__, "colour": self.colour}
@@ -118,7 +131,25 @@ class ShopApp:
             if product is None:
                 return json_response(404, {"error": f"no product with id {arg}"})
             return json_response(200, product)
+        if endpoint == "cart" and arg is not None:
+            return json_response(200, self._cart(arg))
+        if endpoint == "cart_add" and arg is not None:
+            return self._add_to_cart(*arg.split("/"))
         return json_response(404, {"error": "not found"})
+
+    def _add_to_cart(self, cart: str, ident: str) -> Response:
+        product = self._query(lambda conn: db.get_product(conn, int(ident)))
+        if product is None:
+            return json_response(404, {"error": f"no product with id {ident}"})
+        if not product["in_stock"]:
+            return json_response(409, {"error": f"{product['name']} is out of stock"})
+        self.carts.add(cart, product["id"])
+        return json_response(200, self._cart(cart))
+
+    def _cart(self, cart: str) -> dict[str, Any]:
+        items = self.carts.items(cart)
+        listed = [{"id": ident, "quantity": qty} for ident, qty in sorted(items.items())]
+        return {"cart": cart, "items": listed, "count": sum(items.values())}
 
     def _static(self, name: str) -> Response:
         body = self.static.get(name)

@@ -19,6 +19,7 @@ from cdtui.engine.events import (
     Event,
     GateApproved,
     GateWaiting,
+    LoadProgress,
     Notice,
     PhaseStarted,
     RunFinished,
@@ -35,8 +36,11 @@ from cdtui.session import Session
 from cdtui.ui.screens.help import HelpScreen
 from cdtui.ui.screens.history import HistoryScreen
 from cdtui.ui.screens.main_actions import RunActions
+from cdtui.ui.stage_metrics import StageMetrics
+from cdtui.ui.watch_toggle import WatchToggle
 from cdtui.ui.widgets.command_log import CommandLog
 from cdtui.ui.widgets.fit_footer import FitFooter
+from cdtui.ui.widgets.load_graph import LoadGraph
 from cdtui.ui.widgets.log_pane import LogPane
 from cdtui.ui.widgets.notifier_panel import NotifierPanel
 from cdtui.ui.widgets.phase_tree import PhaseTree
@@ -45,7 +49,7 @@ from cdtui.ui.widgets.run_header import RunHeader
 TICK = 0.1
 
 
-class MainScreen(RunActions, Screen[None]):
+class MainScreen(WatchToggle, RunActions, Screen[None]):
     BINDINGS = [
         Binding("r", "run_all", "Run", tooltip="Run the whole pipeline"),
         Binding("s", "run_stage", "Stage", tooltip="Run the selected stage (with its needs)"),
@@ -66,6 +70,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("o", "command_log", "Commands", show=False),
         Binding("h", "history", "History"),
         Binding("w", "release", "Release"),
+        Binding("W", "toggle_watch", "Watch", show=False, tooltip="Re-run Commit on every save"),
         Binding("T", "app.change_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -97,6 +102,7 @@ class MainScreen(RunActions, Screen[None]):
         self._store_poll = 0.0
         self._store_version: int | None = None  # the store's data_version last read
         self._release_seen: bool | None = None  # a read-only console: a release was active
+        self._measured = StageMetrics()  # scenario counts, p95s: told when their stage ends
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -105,6 +111,7 @@ class MainScreen(RunActions, Screen[None]):
         with Horizontal():
             yield PhaseTree(id="tree")
             with Vertical(id="panes"):
+                yield LoadGraph(id="load")
                 with Horizontal(id="logs"):
                     yield LogPane(id="first")
                     yield LogPane(id="second")
@@ -122,6 +129,7 @@ class MainScreen(RunActions, Screen[None]):
         self.second = self.query_one("#second", LogPane)
         self.header_bar = self.query_one(RunHeader)
         self.command_log = self.query_one(CommandLog)
+        self.load_graph = self.query_one(LoadGraph)
         self.load_state()
         self.set_interval(TICK, self.tick)
         self.phase_tree.focus()
@@ -175,8 +183,13 @@ class MainScreen(RunActions, Screen[None]):
                 self._open_release_view_soon()
         if isinstance(event, HealthSampled | WeightChanged):
             return  # the release view draws these; the tree has nothing to show for them
+        if isinstance(event, LoadProgress):
+            self.load_graph.apply(event)  # a second of a load stage: its graphs, not the tree
+            return
         self.state.apply(event)
         self._dirty = True
+        if told := self._measured.apply(event):
+            self.notify(told[0], title="Measured", severity=told[1], timeout=8)  # type: ignore[arg-type]
         if isinstance(event, GateWaiting | GateApproved | RunFinished):
             self.refresh_bindings()
         if isinstance(event, StageStarted):
@@ -222,7 +235,8 @@ class MainScreen(RunActions, Screen[None]):
             self.phase_tree.refresh_labels()
             self.phase_tree.follow_running()
             project = self.session.pipeline.project if self.session.pipeline else "?"
-            self.header_bar.show(project, self.state, self.readonly, self.view_run is not None)
+            viewing = self.view_run is not None
+            self.header_bar.show(project, self.state, self.readonly, viewing, self.watch_text)
         self.first.refresh_from_disk()
         if self.has_class("-split"):
             self.second.refresh_from_disk()
@@ -302,6 +316,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def _show_selected(self) -> None:
         key = self._selected_key()
+        self.load_graph.show_for(key)
         if key is None:
             ref = self.phase_tree.selected
             where = f"{ref.phase}: " if ref is not None else ""

@@ -19,11 +19,18 @@ class RunHeader(Static):
     """
 
     def show(
-        self, project: str, state: RunState | None, readonly: bool = False, viewing: bool = False
+        self,
+        project: str,
+        state: RunState | None,
+        readonly: bool = False,
+        viewing: bool = False,
+        watching: str = "",  # watch mode's line (W): what triggered the run
     ) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("cdtui ", style="bold")
         text.append(f"· {project} ")
+        if watching:  # first, so a narrow terminal's ellipsis never hides it
+            text.append(f"· {watching} ", style="bold")
         if state is None or state.run_id is None:
             text.append("· no run yet", style="dim")
         else:
