@@ -25,7 +25,7 @@ from _common import drop_project, temp_project
 
 from cdtui.engine.events import MonitorActionTaken
 from cdtui.monitor.checks import run_check
-from cdtui.monitor.service import spread
+from cdtui.monitor.watched import spread
 from cdtui.session import Session
 
 # The targets stand for services on other machines: a lean asyncio responder in its own process,

@@ -15,69 +15,26 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cdtui.engine.events import AlertFired, AlertResolved, Event, MonitorActionTaken
-from cdtui.monitor.actions import Actions, Taken
+from cdtui.monitor.actions import Actions
 from cdtui.monitor.checks import Result, run_check
-from cdtui.monitor.evidence import gather_logs
-from cdtui.monitor.rules import AlertRule, Change, CheckerWatch
+from cdtui.monitor.rules import AlertRule, CheckerWatch
 from cdtui.monitor.state import MonitorLock, Snapshot, write_snapshot
-from cdtui.store.monitor_rows import ActionRow, AlertRow, MonitorRows
+from cdtui.monitor.telling import Telling, clock
+from cdtui.monitor.watched import Watched, shared, spread
+from cdtui.store.monitor_rows import MonitorRows
 
 if TYPE_CHECKING:
-    from cdtui.config.monitor import AlertSpec, CheckSpec, MonitorSpec
-    from cdtui.monitor.conditions import Condition
+    from cdtui.config.monitor import CheckSpec, MonitorSpec
     from cdtui.monitor.targets import ReleaseTargets
 
-EVIDENCE_CHECKS = 10
 SNAPSHOT_EVERY = 1.0
-SNAPSHOT_HISTORY = 30
-LETTERS = {"ok": "o", "failed": "f", "no_answer": "n", "checker": "c"}
-"""A check's recent outcomes in the snapshot, one letter each: 200 checks rewritten every second
-by a monitor that runs for months must stay small (about 30 KB, not 300)."""
 STOP_GRACE = 20.0
 """Seconds an action in flight (a rollback, say) gets to finish when the monitor is stopped."""
 
 
-def clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at))
-
-
-SLOTS = 10
-"""Start times a second is cut into: checks spread over them make no burst of 200 connections
-at once (the jitter), yet the loop wakes 10 times a second, not 200 (each wake-up costs)."""
-
-
-def spread(index: int, count: int, interval: float) -> float:
-    """Where check ``index`` of ``count`` starts: one of SLOTS over (at most) its first second."""
-    slots = min(SLOTS, max(1, count))
-    return (index % slots) / slots * min(interval, 1.0)
-
-
-def checker_alert(check: str) -> str:
-    return f"{check}: checker"
-
-
-def loud_alert(alert: str) -> str:
-    return f"{alert}: recover failed"
-
-
-@dataclass
-class Watched:
-    """One check as the monitor runs it."""
-
-    spec: CheckSpec
-    conditions: list[Condition]
-    interval: float
-    history: deque[Result]
-    state: str = "unknown"  # the last outcome
-    target: str = ""
-    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # seconds
-
-
-class MonitorService:
+class MonitorService(Telling):
     def __init__(
         self,
         session: Any,
@@ -271,200 +228,6 @@ class MonitorService:
         self._busy.add(task)
         task.add_done_callback(self._busy.discard)
 
-    # -- telling -------------------------------------------------------------------------------
-    def _emit(self, event: Event) -> None:
-        self.session.bus.emit(event)
-
-    def _mask(self, text: str) -> str:
-        return self.masker.mask_text(text) if self.masker is not None else text
-
-    def _evidence(self, watched: Watched) -> dict[str, Any]:
-        recent = list(watched.history)[-EVIDENCE_CHECKS:]
-        return {"target": watched.target, "checks": [r.as_dict() for r in recent]}
-
-    async def _commit(self, row: AlertRow) -> None:
-        assert self.rows is not None
-        await asyncio.to_thread(self.rows.commit_alert, row)
-
-    async def _alert_changed(self, alert: AlertSpec, watched: Watched, change: Change) -> None:
-        """Recorded, then told, then acted on; state changes keep their order (``_telling``)."""
-        assert self.actions is not None
-        now = time.time()
-        text = self._mask(change.text)
-        notify = next((a for a in alert.actions if a.kind == "notify"), None)
-        quiet = notify is None
-        evidence = self._evidence(watched)
-        state = {"fired": "firing"}.get(change.kind, change.kind)
-        async with self._telling:
-            await self._commit(
-                AlertRow(
-                    alert.name,
-                    state,
-                    alert.check,
-                    "service",
-                    text,
-                    alert.level,
-                    change.fired_at,
-                    now,
-                    evidence,
-                )
-            )
-            if change.kind == "resolved":
-                self._emit(
-                    AlertResolved(
-                        0, now, alert.name, alert.check, text, change.fired_at, quiet=quiet
-                    )
-                )
-                self.say(f"{clock(now)} RESOLVED {text}")
-                await self._calm_loud(alert, watched, now)
-                return
-            if change.kind == "repeated":
-                repeat = self.rules[alert.name].repeats
-                self._emit(
-                    AlertFired(
-                        0,
-                        now,
-                        alert.name,
-                        alert.check,
-                        text,
-                        alert.level,
-                        repeat=repeat,
-                        quiet=quiet,
-                    )
-                )
-                self.say(f"{clock(now)} STILL FIRING {text}")
-                return
-            quiet = quiet or bool(notify and self.actions.cooling(alert, notify))
-            self._emit(AlertFired(0, now, alert.name, alert.check, text, alert.level, quiet=quiet))
-            self.say(f"{clock(now)} FIRED {text} -> {', '.join(a.label for a in alert.actions)}")
-        logs = alert.logs or self.spec.logs
-        if logs:
-            self._spawn(self._store_logs(alert, logs, watched, change.fired_at))
-        await self.actions.take(alert, lambda taken: self._taken(alert, watched, taken))
-
-    async def _store_logs(
-        self, alert: AlertSpec, logs: Any, watched: Watched, fired: float
-    ) -> None:
-        env = {}
-        if self.targets is not None and alert.check in ("live", "idle"):
-            colour = self.targets.colour(alert.check)
-            env = {"CDTUI_COLOUR": colour, "CDTUI_COLOUR_URL": watched.target}
-        output = self._mask(await gather_logs(logs, self.project_dir, env))
-        await self._commit(
-            AlertRow(
-                alert.name,
-                "evidence",
-                alert.check,
-                "service",
-                f"logs of {alert.name}",
-                alert.level,
-                fired,
-                time.time(),
-                {"logs": output},
-            )
-        )
-
-    def _taken(self, alert: AlertSpec, watched: Watched, taken: Taken) -> None:
-        now = time.time()
-        reason = self._mask(taken.reason)
-        assert self.rows is not None
-        self.rows.add_action(
-            ActionRow(alert.name, taken.action, taken.outcome, reason, taken.run_id, now)
-        )
-        what = f"{taken.action} of {alert.name}: {taken.outcome}"
-        self._emit(
-            MonitorActionTaken(
-                taken.run_id, now, alert.name, taken.action, taken.outcome, reason, what
-            )
-        )
-        self.say(f"{clock(now)} action {what}: {reason}")
-        if taken.action == "recover" and taken.outcome in ("failed", "refused"):
-            self._spawn(self._cannot_start(alert, watched, reason))
-
-    async def _cannot_start(self, alert: AlertSpec, watched: Watched, reason: str) -> None:
-        """Recover failed: nothing can start. Loud: an error alert of its own, always told,
-        resolved with the alert that asked for the recover."""
-        now = time.time()
-        name = loud_alert(alert.name)
-        self._loud[name] = now
-        text = f"RECOVER FAILED for {alert.name}: nothing can start: {reason}"
-        await self._commit(
-            AlertRow(
-                name,
-                "firing",
-                alert.check,
-                "service",
-                text,
-                "error",
-                now,
-                now,
-                self._evidence(watched),
-            )
-        )
-        self._emit(AlertFired(0, now, name, alert.check, text, "error"))
-        self.say(f"{clock(now)} FIRED {text}")
-
-    async def _calm_loud(self, alert: AlertSpec, watched: Watched, now: float) -> None:
-        name = loud_alert(alert.name)
-        fired = self._loud.pop(name, None)
-        if fired is None:
-            return
-        text = f"{name}: resolved with {alert.name}"
-        await self._commit(
-            AlertRow(
-                name,
-                "resolved",
-                alert.check,
-                "service",
-                text,
-                "error",
-                fired,
-                now,
-                self._evidence(watched),
-            )
-        )
-        self._emit(AlertResolved(0, now, name, alert.check, text, fired))
-        self.say(f"{clock(now)} RESOLVED {text}")
-
-    async def _checker_changed(self, watched: Watched, change: Change) -> None:
-        now = time.time()
-        name = checker_alert(watched.spec.name)
-        state = "resolved" if change.kind == "resolved" else "firing"
-        async with self._telling:
-            await self._commit(
-                AlertRow(
-                    name,
-                    state,
-                    watched.spec.name,
-                    "checker",
-                    change.text,
-                    "warning",
-                    change.fired_at,
-                    now,
-                    self._evidence(watched),
-                )
-            )
-            if state == "resolved":
-                self._emit(
-                    AlertResolved(
-                        0,
-                        now,
-                        name,
-                        watched.spec.name,
-                        change.text,
-                        change.fired_at,
-                        cause="checker",
-                    )
-                )
-                self.say(f"{clock(now)} RESOLVED {change.text}")
-            else:
-                self._emit(
-                    AlertFired(
-                        0, now, name, watched.spec.name, change.text, "warning", cause="checker"
-                    )
-                )
-                self.say(f"{clock(now)} CHECKER {change.text}")
-
     # -- sharing -------------------------------------------------------------------------------
     async def _snapshots(self) -> None:
         beat = 0.0
@@ -476,17 +239,6 @@ class MonitorService:
             await asyncio.sleep(SNAPSHOT_EVERY)
 
     def _write_snapshot(self, pid: int | None = None) -> None:
-        checks = {}
-        for name, w in list(self.checks.items()):
-            history = list(w.history)[-SNAPSHOT_HISTORY:]
-            checks[name] = {
-                "target": w.target or w.spec.target,
-                "kind": w.spec.kind,
-                "interval": w.interval,
-                "state": w.state,
-                "detail": history[-1].detail if history else "",
-                "outcomes": "".join(LETTERS[r.outcome] for r in history),
-                "ms": [round(r.latency_ms) for r in history],
-            }
+        checks = {name: shared(w) for name, w in list(self.checks.items())}
         snapshot = Snapshot(os.getpid() if pid is None else pid, self.started, time.time(), checks)
         write_snapshot(self.project_dir, snapshot)
