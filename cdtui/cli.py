@@ -28,6 +28,7 @@ COMMANDS = {
     "notify": "cdtui.commands.notify:notify",
     "artifacts": "cdtui.commands.artifacts:artifacts",
     "promote": "cdtui.commands.promote:promote",
+    "monitor": "cdtui.commands.monitor:monitor",
 }
 
 

@@ -33,6 +33,7 @@ from cdtui.store import RunStore
 
 if TYPE_CHECKING:
     from cdtui.config.release import ReleaseSpec
+    from cdtui.monitor.service import MonitorService
     from cdtui.notify.notifier import Notifier
     from cdtui.release.context import Refusal
     from cdtui.release.control import StatusReport
@@ -212,6 +213,31 @@ class Session:
             why, _, fix = reason.removeprefix("refused: ").partition(" Ways out: ")
             refusal = Refusal("Rollback refused", why, f"Ways out: {fix}" if fix else "")
         return ActionResult(engine.run_id, status, reason, refusal)
+
+    async def recover(
+        self,
+        phase: str | None = None,
+        *,
+        via: str = "cli",
+        user: str | None = None,
+        subscribers: Sequence[Subscriber] = (),
+    ) -> ActionResult:
+        """A fresh idle colour from the last good artifact (digest verified), checked, then all
+        traffic on it: the stage ``recover`` of a run of its own (a monitor's action)."""
+        from cdtui.monitor.recover import recover
+
+        run_id, status, reason = await recover(
+            self, phase, via=via, user=user, subscribers=subscribers
+        )
+        return ActionResult(run_id, status, reason)
+
+    def monitor(self, *, say: Callable[[str], None] | None = None) -> MonitorService:
+        """The project's monitor on this session's bus (alerts recorded, in the event log and
+        every sink); ``await m.run()`` watches until ``m.stop()``, raising MonitorBusy when
+        another monitor runs for the project; NoMonitor when there is nothing to watch."""
+        from cdtui.monitor.build import build_monitor
+
+        return build_monitor(self, say=say)
 
     # -- steering the release this session drives --------------------------------------------
     def rollout(self) -> Any:

@@ -209,17 +209,20 @@ def status(project_dir: Path, pipeline_file: Path | None, phase: str | None, as_
 
     Exit 1 when something needs an operator: the router is down or differs from the record,
     the live colour is unhealthy, or a release is in progress with nobody driving it."""
+    from cdtui.monitor.targets import keep_warm_facts
     from cdtui.session import Session
 
-    _spec_or_exit(project_dir, pipeline_file, phase)
+    spec = _spec_or_exit(project_dir, pipeline_file, phase)
     session = Session(project_dir, pipeline_file)
     session.load(check_secrets=False)
     report = asyncio.run(session.status(phase))
+    warm = keep_warm_facts(spec, report)  # keep_warm: is rollback still instant?
     if as_json:
         import json
 
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps({**report.as_dict(), "keep_warm": warm}))
     else:
         for line in report.lines():
             click.echo(line)
+        click.echo(f"keep warm:  {warm['text']}")
     sys.exit(EXIT_FAILED if report.problems else EXIT_OK)

@@ -23,6 +23,7 @@ from cdtui.config.artifacts import (
 )
 from cdtui.config.base import Model
 from cdtui.config.durations import Duration
+from cdtui.config.monitor import MonitorSpec
 from cdtui.config.notify import NotifyList
 from cdtui.config.release import ReleaseSpec
 
@@ -317,6 +318,9 @@ class Phase(Model):
     gate: Literal["confirm"] | None = None
     stages: list[Stage] = Field(default_factory=list)
     release: ReleaseSpec | None = None  # blue/green: router, colours, steps, health
+    # Checks and alerts that `cdtui monitor` runs; a phase with only this has no stages: a
+    # pipeline run passes it at once (the watching is `cdtui monitor`'s, not a run's).
+    monitor: MonitorSpec | None = None
     checkout: Checkout | None = None  # every stage's, unless the stage says its own
 
     @model_validator(mode="after")
@@ -330,8 +334,8 @@ class Phase(Model):
 
     @model_validator(mode="after")
     def _has_work(self) -> Phase:
-        if not self.stages and self.release is None:
-            raise ValueError("a phase needs stages (or a release block)")
+        if not self.stages and self.release is None and self.monitor is None:
+            raise ValueError("a phase needs stages (or a release or monitor block)")
         if self.release is not None and self.stages:
             if any(stage.kind != "release" for stage in self.stages):
                 raise ValueError(
@@ -382,7 +386,18 @@ class Pipeline(Model):
     notify: NotifyList = Field(default_factory=list)  # sinks: cdtui.config.notify
     watch: WatchSettings = Field(default_factory=WatchSettings)
     artifacts: ArtifactStore = Field(default_factory=ArtifactStore)  # local or s3://
+    monitor: MonitorSpec | None = None  # cdtui.config.monitor (phases may hold their own)
     phases: list[Phase] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _monitor_names(self) -> Pipeline:
+        """What a monitor block names (checks, stages, a release) exists: located errors."""
+        from cdtui.config.monitor import located, problems
+
+        found = problems(self)
+        if found:
+            raise located(found, "Pipeline")
+        return self
 
     @field_validator("env")
     @classmethod

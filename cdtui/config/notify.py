@@ -64,6 +64,9 @@ EVENT_KINDS = (
     "StepStarted",
     "StepFinished",
     "CommitTested",
+    "AlertFired",
+    "AlertResolved",
+    "MonitorActionTaken",
 )
 """Event class names (cdtui.engine.events, cdtui.release.events) an ``on:`` may name; listed,
 not imported, so validating a file loads no engine (``tests/test_notify_config.py`` checks it)."""

@@ -224,3 +224,44 @@ class CommitTested(Event):
 
     commit: str
     dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFired(Event):
+    """A monitor alert began firing (``repeat`` 0), or is told again while it fires (1, 2, ...).
+
+    ``cause`` is ``service`` (it answered badly or not at all) or ``checker`` (the check itself
+    could not run: a name that does not resolve, a command that cannot start). ``quiet``: the
+    alert has no ``notify`` action, so sinks listening for alerts leave it out."""
+
+    alert: str
+    check: str
+    text: str
+    level: str = "error"
+    cause: str = "service"
+    repeat: int = 0
+    quiet: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertResolved(Event):
+    """A firing monitor alert is over (its check passed ``resolve_after`` times in a row)."""
+
+    alert: str
+    check: str
+    text: str
+    fired_at: float = 0.0
+    cause: str = "service"
+    quiet: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorActionTaken(Event):
+    """What a firing alert did: ``outcome`` is done, failed, refused or skipped (and why);
+    ``run_id`` is the run of a rollback, recover or run: action (0 for notify)."""
+
+    alert: str
+    action: str
+    outcome: str
+    reason: str = ""
+    text: str = ""  # what an operator reads first: "rollback of shop-down: done"

@@ -19,6 +19,7 @@ Payload = dict[str, Any]
 _OK = ("SUCCEEDED", "SKIPPED")
 _RELEASE_FAILED = ("aborted", "failed", "rolled back")
 _RELEASE = ("ReleaseStateChanged", "ColourDeployed", "CommitReleased")
+_ALERTS = ("AlertRaised", "AlertFired", "AlertResolved")  # a monitor alert with no notify: quiet
 
 
 def _failed(p: Payload) -> bool:
@@ -29,7 +30,7 @@ def _failed(p: Payload) -> bool:
         return p.get("status") not in _OK
     if kind == "ReleaseStateChanged":
         return p.get("state") in _RELEASE_FAILED
-    if kind in ("AlertRaised", "Notice"):
+    if kind in ("AlertRaised", "Notice") or (kind == "AlertFired" and not p.get("quiet")):
         return p.get("level") == "error"
     return False
 
@@ -52,7 +53,7 @@ WORDS: dict[str, Callable[[Payload], bool]] = {
     "release": lambda p: p["kind"] in _RELEASE,
     "rollback": _rollback,
     "abort": lambda p: p["kind"] == "ReleaseStateChanged" and p.get("state") == "aborted",
-    "alert": lambda p: p["kind"] == "AlertRaised",
+    "alert": lambda p: p["kind"] in _ALERTS and not p.get("quiet"),
     "summary": lambda p: p["kind"] == "RunFinished",
 }
 

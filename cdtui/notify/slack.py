@@ -51,8 +51,10 @@ def headline(p: Payload) -> str:
         return f":traffic_light: {where}: release {p.get('state')} at step {p.get('step')}"
     if kind == "NotifyTest":
         return f":wave: {p.get('text')}"
-    if kind == "AlertRaised":
+    if kind in ("AlertRaised", "AlertFired"):
         return f":rotating_light: {p.get('project')}: {p.get('text')}"
+    if kind == "AlertResolved":
+        return f":white_check_mark: {p.get('project')}: {p.get('text')}"
     place = " / ".join(str(p[k]) for k in ("phase", "stage") if p.get(k))
     return f"{where}: {kind} {place} {status}".strip()
 
@@ -70,7 +72,8 @@ def blocks(p: Payload, log_lines: int) -> list[dict[str, Any]]:
             "fields": [{"type": "mrkdwn", "text": _clip(f"*{k}*\n{v}", 2000)} for k, v in fields],
         }
     )
-    reason = p.get("reason") or (p.get("text") if p["kind"] != "AlertRaised" else "")
+    told = ("AlertRaised", "AlertFired", "AlertResolved")  # the headline holds their text
+    reason = p.get("reason") or (p.get("text") if p["kind"] not in told else "")
     if reason:
         out.append(_section(f"_{reason}_"))
     if p.get("next_stages"):

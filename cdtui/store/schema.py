@@ -12,7 +12,7 @@ from pathlib import Path
 
 SCHEMA_VERSION = 5  # 2: artifacts, metrics; 3: deployments, alerts, released_commits, carried_over
 # 4: stage_procs; 5: stage_outputs, run_commits, step_states (pipeline language), artifact_records,
-# promotions, artifact_removals (cdtui/artifacts/records.py)
+# promotions, artifact_removals (cdtui/artifacts/records.py), monitor_alerts, monitor_actions
 
 TABLES = {
     "runs": """id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, user TEXT NOT NULL,
@@ -74,6 +74,15 @@ TABLES = {
         run_id INTEGER NOT NULL, previous INTEGER, who TEXT NOT NULL, at REAL NOT NULL""",
     "artifact_removals": """seq INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT NOT NULL,
         location TEXT NOT NULL, at REAL NOT NULL""",
+    # `cdtui monitor`'s alert states (firing, resolved, repeated) with their evidence, and the
+    # actions it took (store/monitor_rows.py): a restarted monitor re-fires nothing.
+    "monitor_alerts": """seq INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL,
+        state TEXT NOT NULL, check_name TEXT NOT NULL, cause TEXT NOT NULL, text TEXT NOT NULL,
+        level TEXT NOT NULL, evidence TEXT NOT NULL DEFAULT '{}', fired_at REAL NOT NULL,
+        at REAL NOT NULL""",
+    "monitor_actions": """seq INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL,
+        action TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+        run_id INTEGER NOT NULL DEFAULT 0, at REAL NOT NULL""",
     # One row per side file of the old layout imported into the tables above (carryover.py).
     "carried_over": """seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
         sha256 TEXT NOT NULL, rows INTEGER NOT NULL, at REAL NOT NULL""",
@@ -93,6 +102,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS deployments_colour ON deployments(colour, seq)",
     "CREATE INDEX IF NOT EXISTS artifact_records_run ON artifact_records(run_id, seq)",
     "CREATE INDEX IF NOT EXISTS promotions_env ON promotions(env, seq)",
+    "CREATE INDEX IF NOT EXISTS monitor_alerts_alert ON monitor_alerts(alert, seq)",
+    "CREATE INDEX IF NOT EXISTS monitor_actions_alert ON monitor_actions(alert, action, seq)",
 )
 
 
