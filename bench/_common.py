@@ -85,7 +85,11 @@ def time_run(pipeline_dict: dict[str, Any], project_dir: Path, jobs: int = 1) ->
 def moto_server() -> tuple[Any, str]:
     """A started moto server on loopback and its URL, with fake credentials in the environment
     (a bench never reaches a real account); stop it with ``server.stop()``."""
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
 
     for key, value in {
         "AWS_ACCESS_KEY_ID": "bench",
