@@ -46,7 +46,7 @@ def missing_browser() -> str:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "the selenium package is not installed (pip install -e '.[test]')"
+        return "the selenium package is not installed (pip install -e '.[sample]')"
     return ""
 
 
