@@ -9,7 +9,6 @@ moto's state is global to the process: tests name their resources uniquely anywa
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.routing_fixtures import require
 
 REGION = "eu-west-1"
 FAKE_CREDENTIALS = {
@@ -32,9 +33,7 @@ def start_moto() -> Any:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("moto[server] is required under CI=true (pip install -e '.[test]')")
-        pytest.skip("moto[server] is not installed")
+        require(False, "moto[server] (pip install -e '.[test]')")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     return server

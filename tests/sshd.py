@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.routing_fixtures import require
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 START_TIMEOUT = 5.0
 
@@ -49,11 +51,7 @@ def free_port() -> int:
 
 def require_sshd() -> None:
     """Skip locally when OpenSSH's server is missing; under CI=true that is a failure."""
-    if os.access(SSHD, os.X_OK):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{SSHD} is required under CI=true (apt-get install openssh-server)")
-    pytest.skip(f"{SSHD} is not installed (apt-get install openssh-server)")
+    require(os.access(SSHD, os.X_OK), f"{SSHD} (apt-get install openssh-server)")
 
 
 def write_key(path: Path) -> str:

@@ -13,6 +13,7 @@ import pytest
 from cdtui.config import ConfigError, load_pipeline
 from cdtui.engine.events import Notice, StageStarted, Status
 from tests.artifact_runs import cli, run_pipeline
+from tests.routing_fixtures import require
 from tests.sshd import running_fleet
 
 PLAYBOOK = """\
@@ -36,11 +37,7 @@ PLAYBOOK = """\
 @pytest.fixture(autouse=True)
 def _ansible_installed() -> None:
     beside = Path(sys.executable).with_name("ansible-playbook")
-    if beside.is_file():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("ansible-playbook is required under CI=true (pip install -e '.[test]')")
-    pytest.skip("ansible-core is not installed")
+    require(beside.is_file(), "ansible-playbook (pip install -e '.[test]')")
 
 
 def configure(tmp_path: Path, **spec: object) -> dict:

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-import pytest
-
 from cdtui.ci.groups import GroupedRenderer
 from cdtui.engine.events import StageFinished, StageOutput, StageStarted, Status
+from tests.routing_fixtures import require
 from tests.test_headless_cli import CDTUI, cdtui, write
 
 SCHEMA = Path(__file__).parent / "data" / "junit.xsd"
@@ -41,11 +40,9 @@ phases:
 
 def xmllint() -> str:
     found = shutil.which("xmllint")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("xmllint is required under CI=true (apt-get install libxml2-utils)")
-    pytest.skip("xmllint not installed (apt-get install libxml2-utils)")
+    require(found is not None, "xmllint (apt-get install libxml2-utils)")
+    assert found is not None
+    return found
 
 
 def test_junit_report_validates_and_holds_every_stage_leg_and_step(tmp_path: Path) -> None:
