@@ -11,6 +11,7 @@ saying so, and the monitor raises that loudly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cdtui.config.release import ReleaseSpec
@@ -18,7 +19,7 @@ from cdtui.engine.events import Event, Status
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind, register
 from cdtui.stages.context import StageContext
-from cdtui.stages.release import REFUSED, ReleaseLog, logged
+from cdtui.stages.release import ReleaseLog, logged
 
 RECOVER_STAGE = "recover"
 
@@ -46,45 +47,34 @@ register(RecoverKind())
 
 async def _recover(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
     from cdtui.release.control import live_colour
-    from cdtui.release.preempt import preempting
-    from cdtui.release.rollout import ReleaseError, Rollout, State, other
-    from cdtui.release.routers import RouterError
-    from cdtui.stages.rollback import _redeploy
-    from cdtui.store.releases import ReleaseLocked
+    from cdtui.release.rollout import Rollout, State, other
+    from cdtui.stages.rollback import redeploy_colour, steering
 
     spec: ReleaseSpec = ctx.stage.spec
-    who = f"{ctx.user or 'someone'} via {ctx.overrides.get('via', 'cdtui')}"
 
-    def emit(event: Event) -> None:
-        ctx.emit(event)
-        log.event(event)
+    async def act(handle: Any, who: str, emit: Callable[[Event], None]) -> ProcessResult:
+        actual = await handle.router.get_weights()
+        live = live_colour(actual, handle.records)
+        target = other(live)
+        log.line(f"recover     {live} is live ({actual}): a fresh {target} takes over")
+        failed = await redeploy_colour(ctx, spec, target, actual.of(target), log)
+        if failed is not None:
+            return ProcessResult(failed.status, failed.exit_code, f"recover: {failed.reason}")
+        rollout = Rollout(
+            spec,
+            handle.router,
+            handle.records,
+            run_id=ctx.run_id,
+            live=target,
+            start=actual,
+            emit=emit,
+        )
+        outcome = await rollout.to_live(
+            State.ROLLED_BACK, f"recovered onto a fresh {target} (by {who})"
+        )
+        return ProcessResult(Status.SUCCEEDED, 0, outcome.reason)
 
-    try:
-        async with preempting(spec, ctx.project_dir, who, told=log.line) as handle:
-            actual = await handle.router.get_weights()
-            live = live_colour(actual, handle.records)
-            target = other(live)
-            log.line(f"recover     {live} is live ({actual}): a fresh {target} takes over")
-            failed = await _redeploy(ctx, spec, target, actual.of(target), log)
-            if failed is not None:
-                return ProcessResult(failed.status, failed.exit_code, f"recover: {failed.reason}")
-            rollout = Rollout(
-                spec,
-                handle.router,
-                handle.records,
-                run_id=ctx.run_id,
-                live=target,
-                start=actual,
-                emit=emit,
-            )
-            outcome = await rollout.to_live(
-                State.ROLLED_BACK, f"recovered onto a fresh {target} (by {who})"
-            )
-    except ReleaseLocked as exc:
-        return ProcessResult(Status.FAILED, REFUSED, str(exc))
-    except (ReleaseError, RouterError) as exc:
-        return ProcessResult(Status.FAILED, None, str(exc))
-    return ProcessResult(Status.SUCCEEDED, 0, outcome.reason)
+    return await steering(ctx, log, act)
 
 
 async def recover(

@@ -10,6 +10,7 @@ it last ran and waits until it is healthy.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cdtui.config.release import ReleaseSpec
@@ -41,15 +42,20 @@ def refused(reason: str) -> ProcessResult:
     return ProcessResult(Status.FAILED, REFUSED, reason)
 
 
-async def _rollback(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
-    from cdtui.release.control import rollback, rollback_target
+async def steering(
+    ctx: StageContext,
+    log: ReleaseLog,
+    act: Callable[[Any, str, Callable[[Event], None]], Awaitable[ProcessResult]],
+) -> ProcessResult:
+    """``act(handle, who, emit)`` holding the router (taken from a release in progress): what a
+    rollback and a recover share. A lock held elsewhere is a refusal; router and release errors
+    fail the stage with their words."""
     from cdtui.release.preempt import preempting
-    from cdtui.release.rollout import ReleaseError, all_on
+    from cdtui.release.rollout import ReleaseError
     from cdtui.release.routers import RouterError
     from cdtui.store.releases import ReleaseLocked
 
     spec: ReleaseSpec = ctx.stage.spec
-    force, redeploy = bool(ctx.overrides.get("force")), bool(ctx.overrides.get("redeploy"))
     who = f"{ctx.user or 'someone'} via {ctx.overrides.get('via', 'cdtui')}"
 
     def emit(event: Event) -> None:
@@ -58,25 +64,38 @@ async def _rollback(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
 
     try:
         async with preempting(spec, ctx.project_dir, who, told=log.line) as handle:
-            actual = await handle.router.get_weights()
-            last = handle.records.last_state()
-            target = rollback_target(actual, last)
-            if last is None and actual == all_on(target):
-                return refused(f"nothing to roll back: no release recorded and {actual} in force")
-            if not force and actual != all_on(target):
-                problem = await _unhealthy(spec, target, log)
-                if problem and not redeploy:
-                    return refused(_refusal(target, problem, actual.of(target)))
-                if problem:
-                    failed = await _redeploy(ctx, spec, target, actual.of(target), log)
-                    if failed:
-                        return failed
-            outcome = await rollback(handle, run_id=ctx.run_id, emit=emit)
+            return await act(handle, who, emit)
     except ReleaseLocked as exc:
         return refused(str(exc))
     except (ReleaseError, RouterError) as exc:
         return ProcessResult(Status.FAILED, None, str(exc))
-    return ProcessResult(Status.SUCCEEDED, 0, f"{outcome.reason} (by {who})")
+
+
+async def _rollback(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
+    from cdtui.release.control import rollback, rollback_target
+    from cdtui.release.rollout import all_on
+
+    spec: ReleaseSpec = ctx.stage.spec
+    force, redeploy = bool(ctx.overrides.get("force")), bool(ctx.overrides.get("redeploy"))
+
+    async def act(handle: Any, who: str, emit: Callable[[Event], None]) -> ProcessResult:
+        actual = await handle.router.get_weights()
+        last = handle.records.last_state()
+        target = rollback_target(actual, last)
+        if last is None and actual == all_on(target):
+            return refused(f"nothing to roll back: no release recorded and {actual} in force")
+        if not force and actual != all_on(target):
+            problem = await _unhealthy(spec, target, log)
+            if problem and not redeploy:
+                return refused(_refusal(target, problem, actual.of(target)))
+            if problem:
+                failed = await redeploy_colour(ctx, spec, target, actual.of(target), log)
+                if failed:
+                    return failed
+        outcome = await rollback(handle, run_id=ctx.run_id, emit=emit)
+        return ProcessResult(Status.SUCCEEDED, 0, f"{outcome.reason} (by {who})")
+
+    return await steering(ctx, log, act)
 
 
 async def _unhealthy(spec: ReleaseSpec, colour: str, log: ReleaseLog) -> str:
@@ -109,7 +128,7 @@ def _refusal(target: str, problem: str, serving: int) -> str:
     )
 
 
-async def _redeploy(
+async def redeploy_colour(
     ctx: StageContext, spec: ReleaseSpec, target: str, serving: int, log: ReleaseLog
 ) -> ProcessResult | None:
     """Deploy ``target`` with what it last ran, then wait for its preflight checks."""
