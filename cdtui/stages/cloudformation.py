@@ -17,7 +17,7 @@ from cdtui.engine.interpolate import InterpolationError, expand
 from cdtui.infra.cfn import CfnError
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind
-from cdtui.stages.context import StageContext
+from cdtui.stages.context import CancelFlag, LineLog, StageContext
 
 
 class CloudFormationKind(StageKind):
@@ -33,7 +33,7 @@ class CloudFormationKind(StageKind):
     async def run(self, ctx: StageContext) -> ProcessResult:
         spec: CloudFormationSpec = ctx.stage.spec
         ctx.started(spec.describe())
-        out = _Log(ctx)
+        out = LineLog(ctx)
         try:
             return await _Operation(ctx, spec, out).run()
         except (CfnError, InterpolationError, OSError) as error:
@@ -41,31 +41,11 @@ class CloudFormationKind(StageKind):
             return ProcessResult(Status.FAILED, None, str(error))
 
 
-class _Log:
-    def __init__(self, ctx: StageContext) -> None:
-        self.sink = ctx.output()
-
-    def line(self, text: str) -> None:
-        self.sink.feed("stdout", (text if text.endswith("\n") else text + "\n").encode())
-
-
-class _Wake:
-    """The run's cancel (or the stage's) ends the wait between two looks at the stack."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.reason = ""
-
-    def cancel(self, reason: str = "cancelled") -> None:
-        self.reason = reason
-        self.event.set()
-
-
 class _Operation:
-    def __init__(self, ctx: StageContext, spec: CloudFormationSpec, out: _Log) -> None:
+    def __init__(self, ctx: StageContext, spec: CloudFormationSpec, out: LineLog) -> None:
         self.ctx, self.spec, self.out = ctx, spec, out
         self.seen: list[dict[str, Any]] = []
-        self.wake = _Wake()
+        self.wake = CancelFlag()
 
     def _expand(self, text: str) -> str:
         return expand(text, self.ctx.values, shell=False)

@@ -30,6 +30,29 @@ class Cancellable(Protocol):
     def cancel(self, reason: str = "cancelled") -> None: ...
 
 
+class CancelFlag:
+    """A ``Cancellable`` that only records the ask: a kind that waits on something outside a
+    process (a stack's events, load workers) watches ``event`` and says ``reason``."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        self.event.set()
+
+
+class LineLog:
+    """A kind's own account of what it does, a line at a time, into the attempt's log."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.sink = ctx.output()
+
+    def line(self, text: str) -> None:
+        self.sink.feed("stdout", (text if text.endswith("\n") else text + "\n").encode())
+
+
 @dataclass
 class StageContext:
     run_id: int

@@ -15,7 +15,7 @@ from cdtui.config.load import LoadSpec
 from cdtui.engine.events import LoadProgress, Status
 from cdtui.runners.local import ProcessResult
 from cdtui.stages.base import StageKind
-from cdtui.stages.context import StageContext
+from cdtui.stages.context import CancelFlag, LineLog, StageContext
 
 FAILED = 1
 
@@ -29,7 +29,7 @@ class LoadKind(StageKind):
 
     async def run(self, ctx: StageContext) -> ProcessResult:
         spec: LoadSpec = ctx.stage.spec
-        log = _Log(ctx)
+        log = LineLog(ctx)
         ctx.started(spec.describe())
         try:
             if ctx.timeout:
@@ -40,26 +40,6 @@ class LoadKind(StageKind):
             reason = f"timed out after {ctx.timeout:g}s"
             log.line(reason)
             return ProcessResult(Status.TIMED_OUT, None, reason)
-
-
-class _Log:
-    def __init__(self, ctx: StageContext) -> None:
-        self.sink = ctx.output()
-
-    def line(self, text: str) -> None:
-        self.sink.feed("stdout", (text + "\n").encode())
-
-
-class _Stop:
-    """What cancel and cancel-stage reach: the workers are told to stop."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.reason = ""
-
-    def cancel(self, reason: str = "cancelled") -> None:
-        self.reason = reason
-        self.event.set()
 
 
 def plan_of(spec: LoadSpec) -> dict:
@@ -107,7 +87,7 @@ async def unreachable(spec: LoadSpec) -> str | None:
     return None
 
 
-async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
+async def _run(ctx: StageContext, spec: LoadSpec, log: LineLog) -> ProcessResult:
     from cdtui.load.account import told
     from cdtui.load.workers import run_workers, worker_count
 
@@ -118,7 +98,7 @@ async def _run(ctx: StageContext, spec: LoadSpec, log: _Log) -> ProcessResult:
     if why:
         log.line(why)
         return ProcessResult(Status.FAILED, FAILED, why)
-    stop = _Stop()
+    stop = CancelFlag()
     with ctx.tracking(stop):
         if ctx.cancelled:
             stop.cancel(ctx.cancel_reason)
