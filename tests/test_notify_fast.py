@@ -82,8 +82,10 @@ async def test_an_overflowing_queue_and_another_process_lines_are_read_back_from
     await wait_until(lambda: notifier.workers[0].state == "retrying")
     for i in range(1, 12):
         bus.emit(Notice(1, time.time(), "info", f"e{i}"))
-        if i == 5:
+        if i == 5:  # (this cdtui's events are in the log by now: they wait ~10 ms at most)
+            notifier.appender.flush()
             other.append({"kind": "Notice", "id": new_id(time.time()), "text": "theirs"})
+    notifier.appender.flush()
     state = notifier.snapshot()[0]
     assert state.state == "retrying" and state.queued >= 3 and state.next_try is not None
     want = [f"e{i}" for i in range(6)] + ["theirs"] + [f"e{i}" for i in range(6, 12)]

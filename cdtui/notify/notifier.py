@@ -1,9 +1,10 @@
 """The session's notifier: the bus's events into the outbox, and one worker per sink out of it.
 
-Its bus subscriber is synchronous and only appends (a few microseconds an event), so no sink can
-slow a run; the workers are tasks of the running loop and wake on each append (and poll for
-events other processes appended). ``snapshot()`` is the typed state the console shows;
-``settle()`` lets a short-lived ``cdtui run`` hand what it can to healthy sinks before it exits.
+Its bus subscriber is synchronous and only queues (the ``Appender`` encodes and writes the log a
+few times a second), so no sink can slow a run; the workers are tasks of the running loop and
+wake on what was written (and poll for events other processes appended). ``snapshot()`` is the
+typed state the console shows; ``settle()`` lets a short-lived ``cdtui run`` hand what it can to
+healthy sinks before it exits.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING
 from cdtui.config.notify import LogConfig, NotifyEntry
 from cdtui.engine.events import Event, Notice, RunFinished, RunStarted, StageOutput
 from cdtui.engine.masking import SecretMasker
+from cdtui.notify.appender import Appender, Written
 from cdtui.notify.base import Sink, SinkContext, SinkError
 from cdtui.notify.filters import EventFilter
 from cdtui.notify.outbox import Cursor, EventLog
-from cdtui.notify.payload import Payload, clamp, new_id, to_line
+from cdtui.notify.payload import Payload, clamp, encode, new_id, to_line
 from cdtui.notify.sinks import make_sink
 from cdtui.notify.summary import RunDigest
 from cdtui.notify.worker import TEST_KIND, SinkState, SinkWorker
@@ -62,6 +64,7 @@ class Notifier:
             dict(secrets),
         )
         self.log = EventLog(log_path(pipeline, project_dir))
+        self.appender = Appender(self.log, self._encode, self._written)
         self.failed: list[SinkState] = []
         sinks = [self._build(e) for e in pipeline.notify if e.log is None]
         hidden = [*secrets.values(), *(v for s, _ in sinks if s for v in s.secret_values())]
@@ -106,18 +109,27 @@ class Notifier:
             return
         if isinstance(event, RunStarted) and self.failed:
             self._tell_failed(event.run_id)
-        extra = self.digest.extra(event)
-        payload, line = to_line(
-            event, project=self.project, event_id=new_id(event.at), masker=self.masker, extra=extra
-        )
-        self.append(payload, line)
+        self.appender.put((event, self.digest.extra(event)))  # (the digest's view now)
 
     def append(self, payload: Payload, line: bytes | None = None) -> None:
-        """Into the log first (the durable outbox), then to each worker in memory."""
-        start, end = self.log.append(payload, line)
+        """Into the log first (the durable outbox), then (``_written``) to each worker."""
+        self.appender.put((None, payload, line))
+
+    def _encode(self, item: tuple) -> tuple[Payload, bytes]:
+        if item[0] is None:
+            _, payload, line = item
+            return payload, encode(payload) if line is None else line
+        event, extra = item
+        what = {"project": self.project, "event_id": new_id(event.at), "extra": extra}
+        return to_line(event, masker=self.masker, **what)
+
+    def _written(self, lines: Written) -> None:
+        """Lines now in the log, to the workers in memory (on the loop's thread)."""
         self.start()
-        for worker in self.workers:
-            worker.offer(start, end, payload)
+        workers = self.workers
+        for start, end, payload in lines:
+            for worker in workers:
+                worker.offer(start, end, payload)
 
     def _tell_failed(self, run_id: int) -> None:
         """A sink that could not start is a warning of the run (after its RunStarted)."""
@@ -149,6 +161,7 @@ class Notifier:
 
     async def settle(self, timeout: float) -> bool:
         """Wait (at most ``timeout``) until every healthy sink has what the log holds now."""
+        self.appender.flush()
         self.start()
         deadline = time.monotonic() + timeout
         while not all(w.settled for w in self.workers):
@@ -204,6 +217,7 @@ class Notifier:
         for end in self._ends:
             end()
         self._ends.clear()
+        self.appender.flush()  # (the workers may not take it now: the next cdtui delivers)
         for worker in self.workers:
             if worker.task is not None and not worker.task.done():
                 with contextlib.suppress(RuntimeError):  # its loop is already closed

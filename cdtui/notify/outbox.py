@@ -32,13 +32,28 @@ class EventLog:
         """The line's (start, end) byte offsets: with ``O_APPEND`` the write lands at the end
         and moves this descriptor's offset past it, whoever else appends. ``encoded``: the
         payload's ``encode`` when the caller has it already."""
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._open()
+        assert self._fd is not None
         line = (encode(payload) if encoded is None else encoded) + b"\n"
         os.write(self._fd, line)
         end = os.lseek(self._fd, 0, os.SEEK_CUR)
         return end - len(line), end
+
+    def append_lines(self, lines: list[bytes]) -> tuple[int, int]:
+        """Encoded lines (no newlines) in one ``O_APPEND`` write: the (start, end) they took."""
+        self._open()
+        data = b"\n".join(lines) + b"\n"
+        view, fd = memoryview(data), self._fd
+        assert fd is not None
+        while view:  # (a regular file takes it whole; a full disk may not)
+            view = view[os.write(fd, view) :]
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        return end - len(data), end
+
+    def _open(self) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def size(self) -> int:
         try:
