@@ -141,3 +141,38 @@ def test_the_run_records_the_commit_it_tested(tmp_path: Path) -> None:
     with RunStore(project) as store:
         # the state dir ignores itself: the tree is as committed
         assert store.tested_commit(1) == (git(project, "rev-parse", "HEAD"), False)
+
+
+def test_a_named_artifact_kept_in_a_clean_checkout_is_the_projects_for_later_runs(
+    tmp_path: Path,
+) -> None:
+    """The checkout is removed after its stage; its artifact's record must be the project's
+    (the sample's Load & Perf reads the .pyz its Acceptance kept, ``from: latest``)."""
+    project = repo(tmp_path / "p", {".gitignore": ".cdtui\n", "cdtui.yaml": ""})
+    write(
+        project,
+        """\
+project: t
+phases:
+  - name: Build
+    checkout: clean
+    stages:
+      - name: package
+        run: mkdir -p dist && echo built > dist/app.pyz
+        artifacts: {app: dist/*.pyz}
+  - name: Deploy
+    stages:
+      - name: deploy
+        from: latest
+        run: cat ${artifacts.app.path}
+""",
+    )
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "pipeline")
+    first = cdtui("run", "--headless", ".", "--phase", "Build", cwd=project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    later = cdtui("run", "--headless", ".", "--phase", "Deploy", cwd=project)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert "| built" in later.stdout  # the bytes the Build run kept
+    listed = cdtui("artifacts", "list", cwd=project)
+    assert "dist/app.pyz" in listed.stdout, listed.stdout + listed.stderr

@@ -60,15 +60,19 @@ def keep(
     repository: ArtifactRepository,
     where: Where,
     commit: str,
+    home: Path | None = None,
 ) -> list[Kept]:
-    """Expand all, then store all, then record all: a stage missing one artifact stores none."""
+    """Expand all, then store all, then record all: a stage missing one artifact stores none.
+
+    ``project_dir`` is where the files are (a clean checkout's directory); ``home`` the project
+    whose records these are (the checkout is removed after the stage)."""
     files = matched(entries, cwd, project_dir)
     kept: list[Kept] = []
     for name, file in files:
         stored = repository.put(file, project_dir)
         path = materialise(repository, where.run_id, name or "_", stored, Path(stored.path).name)
         kept.append(Kept(name, stored, path))
-    with ArtifactRecords(project_dir) as records:
+    with ArtifactRecords(home or project_dir) as records:
         for item in kept:
             s = item.stored
             records.add(

@@ -56,9 +56,9 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     repository = open_repository(ctx.pipeline.artifacts, ctx.state_dir)
 
     def keep_all() -> list:
-        commit = head_commit(ctx.project_dir)
+        commit = head_commit(ctx.home)  # (a clean checkout may be no repository)
         at = Where(ctx.run_id, ctx.phase, stage.name, ctx.attempt)
-        return keep(stage.artifacts, cwd, ctx.project_dir, repository, at, commit)
+        return keep(stage.artifacts, cwd, ctx.project_dir, repository, at, commit, ctx.home)
 
     try:
         kept_all = await asyncio.to_thread(keep_all)
@@ -134,4 +134,5 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         _track=track,
         _ssh_pool=engine.ssh_pool,
         _offer=offer,
+        _home=engine.project_dir,
     )

@@ -60,7 +60,7 @@ class StageContext:
     stage: Stage
     attempt: int
     pipeline: Pipeline
-    project_dir: Path
+    project_dir: Path  # where the stage's files are: a clean checkout's directory, if it has one
     state_dir: Path
     env: dict[str, str]  # the stage's own layers: pipeline env, stage env, secrets, CDTUI_*
     environ: dict[str, str]  # cdtui's environment, which a local process inherits below env
@@ -78,8 +78,16 @@ class StageContext:
     _started: bool = False
     _sinks: list[OutputSink] = field(default_factory=list)
     _offer: Callable[[Any], None] = lambda _handle: None
+    _home: Path | None = None  # the project itself, when project_dir is a checkout
 
     # -- what the stage says -----------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        """The project the run belongs to: its state, records, locks and releases are keyed by
+        it, also while the stage runs in a clean checkout (``project_dir`` is then the checkout,
+        which is removed afterwards)."""
+        return self._home or self.project_dir
+
     @property
     def timeout(self) -> float | None:
         return self.stage.timeout

@@ -157,15 +157,15 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
             if level != "info":  # progress is in the release log; problems also stand out
                 ctx.notice(level, f"release {event.state} at {step}%: {event.reason}")
 
-    refusal = await asyncio.to_thread(untested_refusal, ctx.project_dir, ctx.pipeline, ctx.phase)
+    refusal = await asyncio.to_thread(untested_refusal, ctx.home, ctx.pipeline, ctx.phase)
     if refusal is not None:
         return ProcessResult(Status.FAILED, REFUSED, f"refused: {refusal.why}. {refusal.fix}")
     try:
-        started = await ensure_embedded_router(spec, ctx.project_dir)
+        started = await ensure_embedded_router(spec, ctx.home)
         if started:
             log.line(started)
         began = time.time()  # an abort request from before this release is not for it
-        async with locked(spec, ctx.project_dir) as handle:
+        async with locked(spec, ctx.home) as handle:
             rollout, note = await prepare(
                 handle,
                 run_id=ctx.run_id,
@@ -189,7 +189,7 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
             ctx.offer(rollout)
             asked = asyncio.create_task(
                 abort_when_asked(
-                    ctx.project_dir,
+                    ctx.home,
                     key_of(spec.router),
                     began,
                     lambda why: rollout.abort(why, rollback=True),
@@ -213,7 +213,7 @@ async def _release(ctx: StageContext, log: ReleaseLog) -> ProcessResult:
         from cdtui.release.context import head_commit
         from cdtui.release.events import CommitReleased
 
-        commit = await asyncio.to_thread(head_commit, ctx.project_dir)
+        commit = await asyncio.to_thread(head_commit, ctx.home)
         if commit:  # the store keeps it: the next release lists what changed since
             ctx.emit(CommitReleased(ctx.run_id, time.time(), commit))
     status = Status.SUCCEEDED if outcome.state is State.DONE else Status.FAILED
@@ -261,7 +261,7 @@ async def deploy_colour(
     env.update(CDTUI_COLOUR=colour, CDTUI_COLOUR_URL=spec.url)
     try:  # the stored copy is re-hashed before the deploy gets it
         if artifact is None:
-            artifact = await asyncio.to_thread(release_artifact, ctx.project_dir, ctx.pipeline)
+            artifact = await asyncio.to_thread(release_artifact, ctx.home, ctx.pipeline)
         else:
             await asyncio.to_thread(verify_stored, artifact[3], artifact[1])
     except ArtifactError as error:

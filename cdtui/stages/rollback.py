@@ -63,7 +63,7 @@ async def steering(
         log.event(event)
 
     try:
-        async with preempting(spec, ctx.project_dir, who, told=log.line) as handle:
+        async with preempting(spec, ctx.home, who, told=log.line) as handle:
             return await act(handle, who, emit)
     except ReleaseLocked as exc:
         return refused(str(exc))
@@ -167,8 +167,8 @@ def _last_ran(ctx: StageContext, colour: str) -> Any:
     """(path, sha256, run, stored copy) of what ``colour`` last ran, else the newest artifact."""
     from cdtui.release.deployments import latest, release_artifact
 
-    deployment = latest(ctx.project_dir).get(colour)
-    newest = release_artifact(ctx.project_dir, verify=False)  # deploy_colour verifies
+    deployment = latest(ctx.home).get(colour)
+    newest = release_artifact(ctx.home, verify=False)  # deploy_colour verifies
     if deployment is None or newest is None:
         return newest
     stored = newest[3].with_name(deployment.sha256)
