@@ -234,11 +234,14 @@ class HeadlessRenderer:
         """The table printed at the end: stage, status, duration, attempts."""
         self.out.flush()
         table = Table(title="Summary", title_justify="left", expand=False)
+        longest = max((len(row.stage) for row in self.rows.values()), default=0)
+        widths = {"reason": 30, "stage": min(longest, 28)}  # a sentence; a matrix leg's name
         for column in ("phase", "stage", "status", "duration", "attempts", "reason"):
             table.add_column(
                 column,
                 justify="right" if column in ("duration", "attempts") else "left",
-                min_width=30 if column == "reason" else None,  # a sentence, not a word a line
+                min_width=widths.get(column),
+                overflow="fold",  # never "tests[python…": which leg is the point
             )
         for row in self.rows.values():
             _, style = STATUS_STYLE[row.status]

@@ -227,3 +227,22 @@ phases:
         await pilot.pause()
         names = [str(n.label).split()[1] for n in tree.root.children[0].children]
         assert names == ["plan", "test[n=1]", "test[n=2]", "after"]
+
+
+def test_the_summary_names_each_leg_whole_on_a_narrow_terminal(tmp_path: Path) -> None:
+    """80 columns (CI logs) and a failing leg's long reason: the table still says which leg."""
+    write(
+        tmp_path,
+        ONE_PHASE
+        + """\
+      - name: tests
+        run: 'test "${matrix.python}" != 3.13 || { echo "a long line of why it failed"; exit 3; }'
+        matrix: {python: ["3.12", "3.13"]}
+""",
+    )
+    done = cdtui("run", "--headless", ".", cwd=tmp_path, env={"COLUMNS": "80"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = done.stdout[done.stdout.index("Summary") :]
+    rows = [line for line in summary.splitlines() if "tests[python=" in line]
+    assert any("tests[python=3.13]" in r and "FAILED" in r for r in rows), summary
+    assert any("tests[python=3.12]" in r and "SUCCEEDED" in r for r in rows), summary
