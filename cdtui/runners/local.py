@@ -31,6 +31,7 @@ from cdtui.runners.proctree import (
     RunningStage,
     become_subreaper,
     keep,
+    left_nothing,
     note_adopted,
     reap_adopted,
     signal_all,
@@ -207,7 +208,9 @@ class LocalProcess:
             survivors = await self._end_tree(exited)
         code = await exited
         leftovers: set[int] = set()
-        if status is None and not self.keep_children:
+        if status is None and left_nothing(self.pid):
+            pass  # the common case: no scan of /proc after a stage that left nothing
+        elif status is None and not self.keep_children:
             leftovers = stage_processes(self.pid, self.token, self._since, quick=True)
             if leftovers:
                 survivors = await self._end_tree(None)

@@ -218,6 +218,50 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
     return found
 
 
+def left_nothing(pgid: int) -> bool:
+    """Whether a finished stage whose group is ``pgid`` provably left no process behind, without
+    the scan of ``/proc`` that ``stage_processes`` makes (False means "look", not "left some").
+
+    Proof: cdtui is the child subreaper, so every process descending from the stage is a
+    descendant of cdtui (an orphan is re-parented to the nearest subreaper above it: cdtui, or
+    one of cdtui's own descendants). With no child left at all (``waitid`` says ECHILD), or
+    only other stages' main processes and the group empty, no process of this stage is left.
+    Only a process started by a daemon outside cdtui's tree with the stage's environment
+    (``at``, ``systemd-run -E``) could carry the marker there; that is not the stage's tree.
+    """
+    if _subreaper_of != os.getpid():
+        return False
+    try:
+        if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return False  # an exited child waits to be reaped: the scan sees to it
+    except ChildProcessError:
+        return True
+    try:
+        os.killpg(pgid, 0)
+        return False  # someone is still in the group
+    except ProcessLookupError:
+        pass
+    except OSError:
+        return False
+    children = _children()
+    return children is not None and children <= RUNNING.keys()
+
+
+def _children() -> set[int] | None:
+    """This process's children (every thread's), None where the kernel does not list them.
+    Read twice: a child moved between threads (its thread exited) mid-read is still seen."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+        for _ in range(2):
+            for tid in tasks:
+                with contextlib.suppress(FileNotFoundError):  # that thread just ended
+                    found.update(map(int, _read(f"/proc/self/task/{tid}/children").split()))
+    except (OSError, ValueError):
+        return None
+    return found
+
+
 def note_adopted() -> None:
     """Charge the groups of live orphans re-parented to us to their stages and tell listeners
     (the store records them: after a crash, a marker-less escapee is found by its group)."""

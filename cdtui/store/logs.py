@@ -79,29 +79,46 @@ def _encode(text: str) -> bytes:
 
 
 class LogWriter:
-    """One attempt's log and index, open for appending."""
+    """One attempt's log and index, opened for appending at the first output.
+
+    An attempt that prints nothing (most matrix legs, ``true``) creates no files: creating
+    two costs more than the rest of the stage's bookkeeping on some filesystems (ext4 here:
+    ~0.1-0.25 ms each), and every reader already takes a missing log for an empty one.
+    """
 
     __slots__ = ("_idx", "_log", "offset", "path")
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._log: BinaryIO = path.open("ab", buffering=_LOG_BUFFER)
-        self._idx: BinaryIO = index_path(path).open("ab")
+        self._log: BinaryIO | None = None
+        self._idx: BinaryIO | None = None
+        self.offset = 0
+
+    def _open(self) -> tuple[BinaryIO, BinaryIO]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.path.open("ab", buffering=_LOG_BUFFER)
+        self._idx = index_path(self.path).open("ab")
         self.offset = self._log.tell()
+        return self._log, self._idx
 
     def write(self, at: float, stream: int, text: str) -> None:
         data = _encode(text)
-        self._log.write(data)
-        self._idx.write(INDEX_RECORD.pack(self.offset, at, stream))
+        log, idx = (self._log, self._idx) if self._log is not None else self._open()
+        assert idx is not None
+        log.write(data)
+        idx.write(INDEX_RECORD.pack(self.offset, at, stream))
         self.offset += len(data)
 
     def flush(self) -> None:
+        if self._log is None or self._idx is None:
+            return
         # Log first: the index then never points past bytes a reader can see.
         self._log.flush()
         self._idx.flush()
 
     def close(self) -> None:
+        if self._log is None or self._idx is None:
+            return
         self.flush()
         self._log.close()
         self._idx.close()

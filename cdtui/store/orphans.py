@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cdtui.engine.events import Status
 from cdtui.runners.proctree import RunningStage, stage_processes
 from cdtui.store.db import RunDB
-from cdtui.store.liveness import current
+from cdtui.store.liveness import boot_id, current
 
 GRACE = 2.0
 Key = tuple[int, str, str, int]  # run id, phase, stage, attempt
@@ -56,7 +56,7 @@ def insert(db: RunDB, key: Key, pgid: int, token: str, since: int) -> None:
     db.execute(
         "INSERT INTO stage_procs (run_id, phase, stage, attempt, pgid, token, since, boot_id,"
         " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*key, pgid, token, since, current().boot_id, time.time()),
+        (*key, pgid, token, since, boot_id(), time.time()),
     )
 
 
