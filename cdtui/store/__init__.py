@@ -259,7 +259,7 @@ class RunStore:
         self._write(write, e)
 
     def _stage_started(self, e: StageStarted) -> None:
-        self._logs.open((e.run_id, e.phase, e.stage, e.attempt))
+        # The log is opened by the attempt's first output (store/logs.py: a silent one has none).
         where = {"host": e.host, "command": e.command, "pid": e.pid}
         key = (e.run_id, e.phase, e.stage, e.attempt, Status.RUNNING, e.at)
         self._write(lambda db: db.insert_attempt_state(*key, **where), e)

@@ -14,6 +14,7 @@ a million-line burst costs one buffered write per chunk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import struct
 import time
@@ -31,13 +32,14 @@ _SLUG_JUNK = re.compile(r"[^a-z0-9._]+")
 AttemptKey = tuple[int, str, str, int]  # run_id, phase, stage, attempt
 
 
+@functools.lru_cache(maxsize=4096)  # a few per stage, of the same few names: each stage's files
 def slug(name: str) -> str:
     """A file-name-safe form of a phase or stage name: ``Load & Perf`` -> ``load-perf``."""
     return _SLUG_JUNK.sub("-", name.lower()).strip("-.") or "_"
 
 
 def log_path(logs_dir: Path, run_id: int, phase: str, stage: str, attempt: int) -> Path:
-    return logs_dir / str(run_id) / slug(phase) / f"{slug(stage)}.{attempt}.log"
+    return logs_dir.joinpath(str(run_id), slug(phase), f"{slug(stage)}.{attempt}.log")
 
 
 def index_path(log: Path) -> Path:
