@@ -40,8 +40,8 @@ def paths_for(
     logs_dir: Path, run_id: int, phase: str, stage: str, attempt: int
 ) -> tuple[Path, Path]:
     """(CDTUI_OUTPUT, CDTUI_ENV) of one attempt, beside its log."""
-    log = str(log_path(logs_dir, run_id, phase, stage, attempt))[: -len(".log")]
-    return Path(log + ".output"), Path(log + ".env")
+    log = log_path(logs_dir, run_id, phase, stage, attempt)
+    return log.with_suffix(".output"), log.with_suffix(".env")
 
 
 def parse_file(path: Path, shown: str, *, env: bool = False) -> Parsed:

@@ -38,8 +38,13 @@ def slug(name: str) -> str:
     return _SLUG_JUNK.sub("-", name.lower()).strip("-.") or "_"
 
 
+@functools.lru_cache(maxsize=256)
+def _phase_dir(logs_dir: Path, run_id: int, phase: str) -> Path:
+    return logs_dir / str(run_id) / slug(phase)
+
+
 def log_path(logs_dir: Path, run_id: int, phase: str, stage: str, attempt: int) -> Path:
-    return logs_dir.joinpath(str(run_id), slug(phase), f"{slug(stage)}.{attempt}.log")
+    return _phase_dir(logs_dir, run_id, phase) / f"{slug(stage)}.{attempt}.log"
 
 
 def index_path(log: Path) -> Path:

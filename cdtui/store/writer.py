@@ -110,7 +110,8 @@ class Writer:
             if self._closing:
                 raise RuntimeError(f"{self.path}: the store writer is closed")
             self._queue.append(op)
-            self._cond.notify_all()
+            if len(self._queue) == 1:  # else the thread is busy and takes it next: no wake-up
+                self._cond.notify_all()
 
     # -- the thread ------------------------------------------------------------------------------
 
