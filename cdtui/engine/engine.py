@@ -464,19 +464,19 @@ class Engine:
                 continue
             return result.status
 
-    @contextlib.asynccontextmanager
-    async def _bounds(self, phase: str, stage: Stage):
+    def _bounds(self, phase: str, stage: Stage) -> contextlib.AbstractAsyncContextManager[Any]:
         """What a stage waits for before it starts: its matrix's max_parallel, its named
         locks, then its cpu units (a stage waiting for a lock holds no units)."""
         spec = stage.matrix
-        grouped = bool(stage.matrix_of and spec is not None and spec.max_parallel)
-        if not grouped and not stage.lock:  # most stages: cpu units only, no stack to build
-            async with self._slots.take(stage.resources.cpu):
-                yield
-            return
+        if stage.lock or (stage.matrix_of and spec is not None and spec.max_parallel):
+            return self._bounded(phase, stage)
+        return self._slots.take(stage.resources.cpu)  # most stages: cpu units only
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, phase: str, stage: Stage):
         async with contextlib.AsyncExitStack() as held:
-            if grouped:
-                assert spec is not None
+            spec = stage.matrix
+            if stage.matrix_of and spec is not None and spec.max_parallel:
                 key = (phase, stage.matrix_of)
                 group = self._groups.setdefault(key, asyncio.Semaphore(spec.max_parallel))
                 await held.enter_async_context(group)

@@ -176,6 +176,8 @@ class LocalProcess:
             os.close(pidfd)
             if not exited.done():
                 exited.set_result(self._reap(block=True))  # type: ignore[arg-type]
+            if self._wake is not None:  # now, not from exited's callbacks a loop turn later
+                self._wake()
 
         loop.add_reader(pidfd, ready)
         return exited
@@ -203,10 +205,10 @@ class LocalProcess:
             if not woken.done():
                 woken.set_result(None)
 
-        exited.add_done_callback(wake)
+        exited.add_done_callback(wake)  # the polling fallback's task; a pidfd wakes directly
         self._wake = wake
         timer = loop.call_later(timeout, wake) if timeout is not None else None
-        if self._cancel.is_set():
+        if self._cancel.is_set() or exited.done():
             wake()
         reaping = _Reaper(loop)
         try:
