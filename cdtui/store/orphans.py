@@ -41,9 +41,9 @@ class Orphan:
 
 
 def track(submit: Callable[[Callable[[RunDB], None]], None], key: Key, proc: RunningStage) -> None:
-    """A row for the attempt's group and marker now, and one per marker-less orphan's group
-    charged to it later (token ''), while cdtui is alive to see them (runners/proctree.py)."""
-    submit(lambda db: insert(db, key, proc.pgid, proc.token, proc.since))
+    """A row per marker-less orphan's group charged to the attempt (token ''), while cdtui is
+    alive to see them (runners/proctree.py); the attempt's own row (its group and marker) is
+    ``insert``-ed with its RUNNING state, by the store."""
 
     def group(pgid: int) -> None:
         submit(lambda db: insert(db, key, pgid, "", proc.since))
