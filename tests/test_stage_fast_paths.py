@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -167,3 +168,33 @@ async def test_a_cancel_before_or_during_the_wait_and_a_timeout_still_end_it(tmp
     assert (result.status, result.reason) == (Status.TIMED_OUT, "timed out after 0.2s")
     assert time.monotonic() - began < 5
     assert not RUNNING
+
+
+def test_queued_rows_are_written_without_anyone_waiting_and_at_once_for_who_waits(tmp_path):
+    """The writer lingers after a burst's first row; a row nobody waits for still lands (the
+    linger ends by itself), and call/settle do not sit out the linger."""
+    from cdtui.store import writer
+
+    w = writer.acquire(tmp_path / "runs.db")
+    try:
+        w.call(lambda db: db.execute("CREATE TABLE t (x)"), "table")
+        w.submit(lambda db: db.execute("INSERT INTO t VALUES (1)"), "row 1")
+        reader = sqlite3.connect(tmp_path / "runs.db")
+        deadline = time.monotonic() + 2.0
+        while not reader.execute("SELECT count(*) FROM t").fetchone()[0]:
+            assert time.monotonic() < deadline, "a row nobody waited for was never written"
+            time.sleep(0.001)
+        waits = []
+        for i in range(20):
+            w.submit(lambda db, i=i: db.execute("INSERT INTO t VALUES (?)", (i,)), f"row {i}")
+            began = time.monotonic()
+            w.settle()
+            waits.append(time.monotonic() - began)
+            began = time.monotonic()
+            w.call(lambda db: db.execute("SELECT 1"), "a read")
+            waits.append(time.monotonic() - began)
+        assert sorted(waits)[len(waits) // 2] < writer.LINGER_S  # the typical wait: no linger
+        assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 21
+        reader.close()
+    finally:
+        writer.release(w)
