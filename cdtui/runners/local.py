@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cdtui.engine.events import Status
+from cdtui.runners.left_behind import left_nothing
 from cdtui.runners.proctree import (
     MARKER_VAR,
     OWN_VAR,
@@ -30,7 +31,6 @@ from cdtui.runners.proctree import (
     RunningStage,
     become_subreaper,
     keep,
-    left_nothing,
     note_adopted,
     reap_adopted,
     signal_all,

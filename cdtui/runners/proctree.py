@@ -62,6 +62,11 @@ def become_subreaper() -> bool:
     return True
 
 
+def is_subreaper() -> bool:
+    """Whether this process is the child subreaper (a fork does not inherit it)."""
+    return _subreaper_of == os.getpid()
+
+
 def _own(pid: int) -> bool:
     """Whether ``pid`` was started by cdtui itself (it inherited ``OWN_VAR``), not by a stage."""
     needle = f"{OWN_VAR}={os.environ.get(OWN_VAR, '')}".encode()
@@ -200,7 +205,8 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
     Only processes started at or after ``since`` (clock ticks, see ``start_ticks``) can be
     the stage's escapees, so only their environments are read. ``quick`` also trusts pid
     order (descendants have higher pids than the leader ``pgid`` unless pids wrapped, which
-    ``ns_last_pid`` tells): the check after every stage then reads a handful of files.
+    ``ns_last_pid`` tells): the check after a stage then reads a handful of files (and after
+    most stages ``left_nothing`` proves there is nothing to look for, without any).
     """
     needle = f"{MARKER_VAR}={token}".encode()
     floor = 0
@@ -232,50 +238,6 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
             continue
         if needle in environ.split(b"\0"):
             found.add(pid)
-    return found
-
-
-def left_nothing(pgid: int) -> bool:
-    """Whether a finished stage whose group is ``pgid`` provably left no process behind, without
-    the scan of ``/proc`` that ``stage_processes`` makes (False means "look", not "left some").
-
-    Proof: cdtui is the child subreaper, so every process descending from the stage is a
-    descendant of cdtui (an orphan is re-parented to the nearest subreaper above it: cdtui, or
-    one of cdtui's own descendants). With no child left at all (``waitid`` says ECHILD), or
-    only other stages' main processes and the group empty, no process of this stage is left.
-    Only a process started by a daemon outside cdtui's tree with the stage's environment
-    (``at``, ``systemd-run -E``) could carry the marker there; that is not the stage's tree.
-    """
-    if _subreaper_of != os.getpid():
-        return False
-    try:
-        if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            return False  # an exited child waits to be reaped: the scan sees to it
-    except ChildProcessError:
-        return True
-    try:
-        os.killpg(pgid, 0)
-        return False  # someone is still in the group
-    except ProcessLookupError:
-        pass
-    except OSError:
-        return False
-    children = _children()
-    return children is not None and children <= RUNNING.keys()
-
-
-def _children() -> set[int] | None:
-    """This process's children (every thread's), None where the kernel does not list them.
-    Read twice: a child moved between threads (its thread exited) mid-read is still seen."""
-    found: set[int] = set()
-    try:
-        tasks = os.listdir("/proc/self/task")
-        for _ in range(2):
-            for tid in tasks:
-                with contextlib.suppress(FileNotFoundError):  # that thread just ended
-                    found.update(map(int, _read(f"/proc/self/task/{tid}/children").split()))
-    except (OSError, ValueError):
-        return None
     return found
 
 
