@@ -13,7 +13,6 @@ from cdtui.config.models import Stage
 from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
 from cdtui.runners.local import ProcessResult
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics
-from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
     from cdtui.engine.engine import Engine
@@ -26,11 +25,11 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
     File work runs in a thread: a large artifact must not stall other stages' output.
     """
     stage = ctx.stage
-    shown = str(ctx.metrics)  # the state dir may be outside the project: then as it is
-    with contextlib.suppress(ValueError):
-        shown = str(ctx.metrics.relative_to(ctx.project_dir))
     found, warnings = [], []
     if ctx.metrics.exists():  # most stages write none: no thread hop for them
+        shown = str(ctx.metrics)  # the state dir may be outside the project: then as it is
+        with contextlib.suppress(ValueError):
+            shown = str(ctx.metrics.relative_to(ctx.project_dir))
 
         def read_and_mask() -> tuple[list, list[str]]:
             read = read_metrics(ctx.metrics, shown)
@@ -102,7 +101,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         else:
             controls[stage.name] = handle
 
-    state = state_dir(engine.project_dir)
+    state = engine.state_dir
     values = engine.scope.values(matrix=stage.matrix_values)
     if stage.from_ is not None:  # an earlier run's named artifacts, fetched when first read
         from cdtui.artifacts.backends import open_repository
@@ -125,7 +124,7 @@ def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> Sta
         masker=engine.masker,
         emit=engine.bus.emit,
         cancel_signal=engine._cancelled,
-        metrics=metrics_path(state / "logs", engine.run_id, phase, stage.name, attempt),
+        metrics=metrics_path(engine.logs_dir, engine.run_id, phase, stage.name, attempt),
         user=engine.options.user,
         overrides=dict(engine.options.overrides.get(stage.kind, {})),
         values=values,

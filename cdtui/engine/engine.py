@@ -13,6 +13,7 @@ import functools
 import getpass
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,7 @@ from cdtui.engine.locks import Capacity, NamedLocks
 from cdtui.engine.masking import SecretMasker
 from cdtui.engine.outputs import carry_outputs, handoff_files, take_outputs
 from cdtui.engine.plan import PhasePlan, Plan
-from cdtui.engine.workspace import clean_checkout, record_commit
+from cdtui.engine.workspace import checkout_of, clean_checkout, record_commit
 from cdtui.runners.local import ProcessResult
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class Engine:
         self._locks = NamedLocks()  # lock: NAME
         self._groups: dict[tuple[str, str], asyncio.Semaphore] = {}  # a matrix's max_parallel
         self._made_dirs: set[Path] = set()
+        self._handoffs: dict[tuple[str, str, int], tuple[Path, Path]] = {}  # outputs.py
         self._revision: asyncio.Future | None = None  # the commit under test (workspace.py)
         self._tripped: dict[str, set[str]] = {}  # phase -> matrices whose fail_fast tripped
         self._branch_name: str | None = None
@@ -120,11 +122,16 @@ class Engine:
         return self.bus.subscribe(subscriber)
 
     @functools.cached_property
-    def logs_dir(self) -> Path:
-        """Where attempts' logs and side files go (the state dir is fixed for a run)."""
+    def state_dir(self) -> Path:
+        """The project's state dir, fixed for a run (found once, not once per stage)."""
         from cdtui.store.paths import state_dir
 
-        return state_dir(self.project_dir) / "logs"
+        return state_dir(self.project_dir)
+
+    @functools.cached_property
+    def logs_dir(self) -> Path:
+        """Where attempts' logs and side files go."""
+        return self.state_dir / "logs"
 
     def _emit(self, event: Event) -> None:
         self.bus.emit(event)
@@ -290,6 +297,15 @@ class Engine:
             self._tripped.setdefault(name, set()),
         )
         placeholders: set[str] = set()  # dynamic matrices: their legs carry the results
+        # Finished tasks in the order they finished: asyncio.wait over every running task would
+        # hook and unhook each of them once per finished stage (O(n^2) for a 100-leg matrix).
+        finished: deque[asyncio.Task[Status]] = deque()
+        woken = asyncio.Event()
+
+        def ended(task: asyncio.Task[Status]) -> None:
+            finished.append(task)
+            woken.set()
+
         while pending or running:
             for stage_name in list(pending):
                 stage = by_name[stage_name]
@@ -320,14 +336,17 @@ class Engine:
                             by_name[other.name] = needing(other, stage_name, legs)
                 else:
                     task = asyncio.create_task(self._run_stage(name, stage))
+                    task.add_done_callback(ended)
                     running[task] = stage_name
             if not running:
                 continue
-            done, _ = await asyncio.wait(running, return_when="FIRST_COMPLETED")
-            for task in done:
-                finished = running.pop(task)
-                results[finished] = task.result()
-                fail_fast(self, name, by_name[finished], results[finished], view, running)
+            await woken.wait()
+            woken.clear()
+            while finished:
+                task = finished.popleft()
+                done = running.pop(task)
+                results[done] = task.result()
+                fail_fast(self, name, by_name[done], results[done], view, running)
         failed = [
             n
             for n, st in results.items()
@@ -408,8 +427,7 @@ class Engine:
         attempt = 0
         while True:
             attempt += 1
-            async with contextlib.AsyncExitStack() as held:
-                await held.enter_async_context(self._bounds(phase, stage))
+            async with self._bounds(phase, stage):
                 if self._cancelled.is_set():
                     return self._skip(phase, stage.name, f"run {self._cancel_reason}")
                 if stage.matrix_of in self._tripped.get(phase, ()):
@@ -446,10 +464,16 @@ class Engine:
                 continue
             return result.status
 
-    @contextlib.asynccontextmanager
-    async def _bounds(self, phase: str, stage: Stage):
+    def _bounds(self, phase: str, stage: Stage) -> contextlib.AbstractAsyncContextManager[Any]:
         """What a stage waits for before it starts: its matrix's max_parallel, its named
         locks, then its cpu units (a stage waiting for a lock holds no units)."""
+        spec = stage.matrix
+        if stage.lock or (stage.matrix_of and spec is not None and spec.max_parallel):
+            return self._bounded(phase, stage)
+        return self._slots.take(stage.resources.cpu)  # most stages: cpu units only
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, phase: str, stage: Stage):
         async with contextlib.AsyncExitStack() as held:
             spec = stage.matrix
             if stage.matrix_of and spec is not None and spec.max_parallel:
@@ -466,6 +490,9 @@ class Engine:
 
     async def _attempt(self, phase: str, stage: Stage, attempt: int) -> tuple[ProcessResult, float]:
         began = time.monotonic()
+        if checkout_of(self, phase, stage) is None:  # no checkout: nothing to make or remove
+            result = await self._in_workspace(phase, stage, attempt, None)
+            return result, time.monotonic() - began
         async with clean_checkout(self, phase, stage, attempt) as workdir:
             if isinstance(workdir, ProcessResult):  # the checkout could not be made
                 ctx = stage_context(self, phase, stage, attempt)

@@ -23,15 +23,14 @@ class Capacity:
         self.free = self.total
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
-    @contextlib.asynccontextmanager
-    async def take(self, units: int = 1) -> AsyncIterator[None]:
-        units = min(max(1, units), self.total)
-        await self._acquire(units)
-        try:
-            yield
-        finally:
-            self.free += units
-            self._wake()
+    def take(self, units: int = 1) -> _Units:
+        """``async with capacity.take(n)``: n units held inside (a class, not a generator: it
+        is entered once per stage)."""
+        return _Units(self, min(max(1, units), self.total))
+
+    def _give_back(self, units: int) -> None:
+        self.free += units
+        self._wake()
 
     async def _acquire(self, units: int) -> None:
         if not self._waiters and self.free >= units:
@@ -57,6 +56,19 @@ class Capacity:
                 continue
             self.free -= units
             turn.set_result(None)
+
+
+class _Units:
+    __slots__ = ("_capacity", "_units")
+
+    def __init__(self, capacity: Capacity, units: int) -> None:
+        self._capacity, self._units = capacity, units
+
+    async def __aenter__(self) -> None:
+        await self._capacity._acquire(self._units)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._capacity._give_back(self._units)
 
 
 class NamedLocks:

@@ -10,6 +10,7 @@ stored, masked values.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -144,7 +145,13 @@ def run_outputs(db: RunDB, run_id: int) -> dict[str, dict[str, str]]:
 
 
 def handoff_files(engine: Engine, phase: str, stage: str, attempt: int) -> tuple[Path, Path]:
-    return paths_for(engine.logs_dir, engine.run_id, phase, stage, attempt)
+    """The attempt's two files, named once (its env names them, its end reads them)."""
+    key = (phase, stage, attempt)
+    files = engine._handoffs.get(key)
+    if files is None:
+        files = paths_for(engine.logs_dir, engine.run_id, phase, stage, attempt)
+        engine._handoffs[key] = files
+    return files
 
 
 def take_outputs(engine: Engine, phase: str, stage: Stage, attempt: int) -> None:
@@ -152,7 +159,7 @@ def take_outputs(engine: Engine, phase: str, stage: Stage, attempt: int) -> None
     from cdtui.engine.events import OutputsPublished
 
     output_file, env_file = handoff_files(engine, phase, stage.name, attempt)
-    if not (output_file.exists() or env_file.exists()):
+    if not (os.path.exists(output_file) or os.path.exists(env_file)):
         return
     outputs = parse_file(output_file, f"{stage.name}: $CDTUI_OUTPUT")
     env = parse_file(env_file, f"{stage.name}: $CDTUI_ENV", env=True)

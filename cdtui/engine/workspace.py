@@ -22,7 +22,6 @@ from cdtui.engine.checkout import (
 )
 from cdtui.engine.events import CommitTested, Status
 from cdtui.runners.local import ProcessResult
-from cdtui.store.paths import state_dir
 
 if TYPE_CHECKING:
     from cdtui.config.models import Checkout, Stage
@@ -52,7 +51,7 @@ async def clean_checkout(
     if spec is None:
         yield None
         return
-    target = checkout_dir(state_dir(engine.project_dir), engine.run_id, phase, stage.name, attempt)
+    target = checkout_dir(engine.state_dir, engine.run_id, phase, stage.name, attempt)
     began = time.monotonic()
     found = await tested_revision(engine)
     if found is None and spec.outside_git == "here":

@@ -19,11 +19,11 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cdtui.engine.events import Status
+from cdtui.runners.left_behind import left_nothing
 from cdtui.runners.proctree import (
     MARKER_VAR,
     OWN_VAR,
@@ -36,7 +36,7 @@ from cdtui.runners.proctree import (
     signal_all,
     signal_name,
     stage_processes,
-    start_ticks,
+    ticks_now,
 )
 
 CHUNK = 65536
@@ -75,7 +75,7 @@ class LocalProcess:
     ) -> None:
         self.argv = list(argv)
         self.cwd = cwd
-        self.token = uuid.uuid4().hex
+        self.token = os.urandom(16).hex()  # the marker: unguessable, unique per attempt
         self.env = {**env, MARKER_VAR: self.token}
         self.on_output = on_output
         self.grace = grace
@@ -85,6 +85,7 @@ class LocalProcess:
         self._cancel = asyncio.Event()
         self._cancel_reason = ""
         self._open: dict[int, asyncio.Future[None]] = {}
+        self._wake: Callable[[], None] | None = None  # while waiting: a cancel ends the wait
         self._since = 0
 
     def start(self) -> int:
@@ -112,13 +113,14 @@ class LocalProcess:
             (os.POSIX_SPAWN_DUP2, write_fd, 1),
             (os.POSIX_SPAWN_DUP2, write_fd, 2),  # one pipe: lines stay in the order written
         ]
+        since = ticks_now()  # before the spawn: a floor of its start ticks
         try:
             self.pid = os.posix_spawn(argv[0], argv, self.env, file_actions=actions, setsid=True)
         finally:
             os.close(write_fd)
             if self.pid is None:
                 os.close(read_fd)
-        self._since = start_ticks(self.pid)
+        self._since = since
         RUNNING[self.pid] = RunningStage(self.pid, self.token, self._since)
         loop = asyncio.get_running_loop()
         os.set_blocking(read_fd, False)
@@ -129,6 +131,8 @@ class LocalProcess:
     def cancel(self, reason: str = "cancelled") -> None:
         self._cancel_reason = reason
         self._cancel.set()
+        if self._wake is not None:
+            self._wake()
 
     def _read(self, fd: int) -> None:
         try:
@@ -151,27 +155,36 @@ class LocalProcess:
         if not future.done():
             future.set_result(None)
 
-    async def _exited(self) -> int:
-        """Wait for the main process to exit (pidfd when the kernel has it, else polling)."""
+    def _exited(self) -> asyncio.Future[int]:
+        """The main process's exit code, to come: a pidfd reader (no task) where the kernel has
+        pidfds, else a task polling."""
         assert self.pid is not None
         loop = asyncio.get_running_loop()
         try:
             pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):
-            while (code := self._reap(block=False)) is None:
-                await asyncio.sleep(0.02)
-            return code
-        done = loop.create_future()
-        loop.add_reader(pidfd, lambda: done.done() or done.set_result(None))
-        try:
-            code = self._reap(block=False)
-            if code is None:
-                await done
-                code = self._reap(block=True)
-        finally:
+            return asyncio.ensure_future(self._poll_exit())
+        exited: asyncio.Future[int] = loop.create_future()
+        code = self._reap(block=False)
+        if code is not None:
+            os.close(pidfd)
+            exited.set_result(code)
+            return exited
+
+        def ready() -> None:  # readable: the process exited, its status is there to take
             loop.remove_reader(pidfd)
             os.close(pidfd)
-        assert code is not None
+            if not exited.done():
+                exited.set_result(self._reap(block=True))  # type: ignore[arg-type]
+            if self._wake is not None:  # now, not from exited's callbacks a loop turn later
+                self._wake()
+
+        loop.add_reader(pidfd, ready)
+        return exited
+
+    async def _poll_exit(self) -> int:
+        while (code := self._reap(block=False)) is None:
+            await asyncio.sleep(0.02)
         return code
 
     def _reap(self, block: bool) -> int | None:
@@ -184,14 +197,27 @@ class LocalProcess:
     async def wait(self, timeout: float | None = None) -> ProcessResult:
         """Wait for exit, a cancel or the timeout; always returns with the tree handled."""
         assert self.pid is not None
-        exited = asyncio.ensure_future(self._exited())
-        cancelled = asyncio.ensure_future(self._cancel.wait())
-        reaping = _Reaper(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        exited = self._exited()
+        woken: asyncio.Future[None] = loop.create_future()  # exit, cancel or timeout: the first
+
+        def wake(*_: object) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        exited.add_done_callback(wake)  # the polling fallback's task; a pidfd wakes directly
+        self._wake = wake
+        timer = loop.call_later(timeout, wake) if timeout is not None else None
+        if self._cancel.is_set() or exited.done():
+            wake()
+        reaping = _Reaper(loop)
         try:
-            await asyncio.wait({exited, cancelled}, timeout=timeout, return_when="FIRST_COMPLETED")
+            await woken
             return await self._settle(exited, timeout)
         finally:
-            cancelled.cancel()
+            self._wake = None
+            if timer is not None:
+                timer.cancel()
             reaping.stop()
             RUNNING.pop(self.pid, None)  # kept until here: its orphans are charged to it
 
@@ -207,7 +233,9 @@ class LocalProcess:
             survivors = await self._end_tree(exited)
         code = await exited
         leftovers: set[int] = set()
-        if status is None and not self.keep_children:
+        if status is None and left_nothing(self.pid):
+            pass  # the common case: no scan of /proc after a stage that left nothing
+        elif status is None and not self.keep_children:
             leftovers = stage_processes(self.pid, self.token, self._since, quick=True)
             if leftovers:
                 survivors = await self._end_tree(None)

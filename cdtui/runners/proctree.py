@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ class RunningStage:
 
     pgid: int
     token: str
-    since: int  # start ticks of the stage's main process
+    since: int  # start ticks of the stage's main process, or up to two ticks before
     groups: set[int] = field(default_factory=set)  # groups of marker-less orphans charged to it
     on_group: list[Callable[[int], None]] = field(default_factory=list)  # told each new group
 
@@ -61,6 +62,11 @@ def become_subreaper() -> bool:
     return True
 
 
+def is_subreaper() -> bool:
+    """Whether this process is the child subreaper (a fork does not inherit it)."""
+    return _subreaper_of == os.getpid()
+
+
 def _own(pid: int) -> bool:
     """Whether ``pid`` was started by cdtui itself (it inherited ``OWN_VAR``), not by a stage."""
     needle = f"{OWN_VAR}={os.environ.get(OWN_VAR, '')}".encode()
@@ -84,6 +90,22 @@ def start_ticks(pid: int) -> int:
         return int(_read(f"/proc/{pid}/stat").rpartition(b")")[2].split()[19])
     except (OSError, IndexError, ValueError):
         return 0
+
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def ticks_now() -> int:
+    """A lower bound of ``start_ticks`` of any process spawned after this call, from the clock
+    instead of ``/proc``: reading a just-spawned process's stat waits for its exec (~30 us of
+    every stage). The kernel stamps a process's start from CLOCK_BOOTTIME too; one tick less
+    keeps rounding on the safe side (a stage's ``since`` may only be early: it is a floor).
+    0 where that clock is missing, as ``start_ticks`` is without ``/proc``."""
+    try:
+        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return 0
+    return max(0, now * _HZ // 1_000_000_000 - 1)
 
 
 def _fields(pid: int) -> list[bytes] | None:
@@ -183,7 +205,8 @@ def stage_processes(pgid: int | None, token: str, since: int = 0, quick: bool = 
     Only processes started at or after ``since`` (clock ticks, see ``start_ticks``) can be
     the stage's escapees, so only their environments are read. ``quick`` also trusts pid
     order (descendants have higher pids than the leader ``pgid`` unless pids wrapped, which
-    ``ns_last_pid`` tells): the check after every stage then reads a handful of files.
+    ``ns_last_pid`` tells): the check after a stage then reads a handful of files (and after
+    most stages ``left_nothing`` proves there is nothing to look for, without any).
     """
     needle = f"{MARKER_VAR}={token}".encode()
     floor = 0

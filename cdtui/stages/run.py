@@ -81,7 +81,8 @@ async def run_local(ctx: StageContext) -> ProcessResult:
     try:
         if not cwd.is_dir():
             raise NotADirectoryError(f"working directory {stage.cwd!r} does not exist")
-        ctx.metrics.parent.mkdir(parents=True, exist_ok=True)
+        if not ctx.metrics.parent.is_dir():  # the engine made it with the handoff files
+            ctx.metrics.parent.mkdir(parents=True, exist_ok=True)
         ctx.metrics.unlink(missing_ok=True)  # only this attempt's lines count
         pid = process.start()
     except OSError as error:

@@ -259,12 +259,21 @@ class RunStore:
         self._write(write, e)
 
     def _stage_started(self, e: StageStarted) -> None:
-        self._logs.open((e.run_id, e.phase, e.stage, e.attempt))
+        # The log is opened by the attempt's first output (store/logs.py: a silent one has none).
         where = {"host": e.host, "command": e.command, "pid": e.pid}
         key = (e.run_id, e.phase, e.stage, e.attempt, Status.RUNNING, e.at)
-        self._write(lambda db: db.insert_attempt_state(*key, **where), e)
-        if e.pid is not None and (proc := RUNNING.get(e.pid)) is not None:
-            orphans.track(lambda write: self._write(write, e), key[:4], proc)
+        proc = RUNNING.get(e.pid) if e.pid is not None else None
+        if proc is None:
+            self._write(lambda db: db.insert_attempt_state(*key, **where), e)
+            return
+
+        def started(db: RunDB) -> None:  # the attempt and what finds its processes: one commit
+            with db.transaction():
+                db.insert_attempt_state(*key, **where)
+                orphans.insert(db, key[:4], proc.pgid, proc.token, proc.since)
+
+        self._write(started, e)
+        orphans.track(lambda write: self._write(write, e), key[:4], proc)
 
     def _stage_finished(self, e: StageFinished) -> None:
         self._logs.close_attempt((e.run_id, e.phase, e.stage, e.attempt))

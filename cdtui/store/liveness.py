@@ -7,6 +7,7 @@ Where ``/proc`` is missing (macOS) we fall back to ``kill(pid, 0)``, which canno
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -54,6 +55,12 @@ def _boot_id() -> str:
         return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return ""
+
+
+@functools.cache
+def boot_id() -> str:
+    """This boot's id, read once: it cannot change while this process lives."""
+    return _boot_id()
 
 
 def current() -> ProcessIdentity:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cdtui.engine.events import Status
 from cdtui.runners.proctree import RunningStage, stage_processes
 from cdtui.store.db import RunDB
-from cdtui.store.liveness import current
+from cdtui.store.liveness import boot_id, current
 
 GRACE = 2.0
 Key = tuple[int, str, str, int]  # run id, phase, stage, attempt
@@ -41,9 +41,9 @@ class Orphan:
 
 
 def track(submit: Callable[[Callable[[RunDB], None]], None], key: Key, proc: RunningStage) -> None:
-    """A row for the attempt's group and marker now, and one per marker-less orphan's group
-    charged to it later (token ''), while cdtui is alive to see them (runners/proctree.py)."""
-    submit(lambda db: insert(db, key, proc.pgid, proc.token, proc.since))
+    """A row per marker-less orphan's group charged to the attempt (token ''), while cdtui is
+    alive to see them (runners/proctree.py); the attempt's own row (its group and marker) is
+    ``insert``-ed with its RUNNING state, by the store."""
 
     def group(pgid: int) -> None:
         submit(lambda db: insert(db, key, pgid, "", proc.since))
@@ -56,7 +56,7 @@ def insert(db: RunDB, key: Key, pgid: int, token: str, since: int) -> None:
     db.execute(
         "INSERT INTO stage_procs (run_id, phase, stage, attempt, pgid, token, since, boot_id,"
         " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*key, pgid, token, since, current().boot_id, time.time()),
+        (*key, pgid, token, since, boot_id(), time.time()),
     )
 
 

@@ -15,7 +15,8 @@ What is kept:
   for another process's lock, so a read never blocks on that lock.
 
 A crash of the process (SIGKILL) loses what is still queued: normally a few milliseconds of
-rows. The rows that are the crash-safety guarantee stay synchronous: ``begin_run`` (``call``:
+rows (the thread lingers ``LINGER_S`` after the first row of a burst, unless someone waits).
+The rows that are the crash-safety guarantee stay synchronous: ``begin_run`` (``call``:
 committed before the run starts) and the release intent/applied rows (store/releases.py).
 """
 
@@ -37,6 +38,7 @@ from cdtui.store.db import BUSY_TIMEOUT_S, RunDB
 
 log = logging.getLogger("cdtui.store")
 
+LINGER_S = 0.005  # rows come in bursts (a stage's start, its end): one wake-up takes a burst
 LOCK_SLICE_S = 0.02  # busy timeout of one try: the thread says it is stalled after this
 RETRY_S = 0.02
 CLOSE_WAIT_S = 60.0
@@ -67,6 +69,7 @@ class Writer:
         self._queue: deque[_Op] = deque()
         self._cond = threading.Condition()
         self._stalled = False
+        self._hurry = False  # someone waits for the queue: write now, do not linger
         self._abandon = False
         self._closing = False
         self.users = 0
@@ -84,7 +87,7 @@ class Writer:
     def call(self, write: Write, what: str) -> Any:
         """Queue a write and wait for it (after everything queued before it); raises its error."""
         op = _Op(write, what, Future())
-        self._put(op)
+        self._put(op, hurry=True)
         assert op.result is not None
         return op.result.result()
 
@@ -93,24 +96,34 @@ class Writer:
         if threading.current_thread() is self._thread:
             return
         with self._cond:
+            self._hurry_locked()
             self._cond.wait_for(lambda: not self._queue or self._stalled)
 
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until every queued write is done, lock or not; False on timeout."""
         with self._cond:
+            self._hurry_locked()
             return self._cond.wait_for(lambda: not self._queue, timeout)
+
+    def _hurry_locked(self) -> None:
+        if self._queue and not self._hurry:
+            self._hurry = True
+            self._cond.notify_all()
 
     @property
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)
 
-    def _put(self, op: _Op) -> None:
+    def _put(self, op: _Op, hurry: bool = False) -> None:
         with self._cond:
             if self._closing:
                 raise RuntimeError(f"{self.path}: the store writer is closed")
             self._queue.append(op)
-            self._cond.notify_all()
+            if hurry:
+                self._hurry_locked()
+            elif len(self._queue) == 1:  # else the thread is busy or lingers: no wake-up
+                self._cond.notify_all()
 
     # -- the thread ------------------------------------------------------------------------------
 
@@ -120,11 +133,17 @@ class Writer:
                 self._cond.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
                     break
-                op = self._queue[0]
-            self._execute(op)
-            with self._cond:
-                self._queue.popleft()
-                self._cond.notify_all()
+                # Let the burst gather: the thread then wakes (and takes the GIL from the
+                # engine's loop) once for it, not once per row. Whoever waits for the rows
+                # (call, settle, sync, close) cuts this short.
+                self._cond.wait_for(lambda: self._hurry or self._closing, LINGER_S)
+                self._hurry = False
+                burst = len(self._queue)
+            for _ in range(burst):
+                self._execute(self._queue[0])  # only this thread removes from the queue
+                with self._cond:
+                    self._queue.popleft()
+                    self._cond.notify_all()
         self._db.close()
 
     def _execute(self, op: _Op) -> None:
