@@ -84,7 +84,9 @@ def test_step_errors_are_located(tmp_path: Path) -> None:
     assert "cdtui.yaml:9" in text and "no stage named 'nope'" in text
 
 
-async def test_the_tree_shows_steps_as_children(tmp_path: Path):
+async def test_the_tree_lists_every_step_before_it_runs_and_those_a_failure_left(
+    tmp_path: Path,
+):
     text = """\
 project: demo
 phases:
@@ -94,18 +96,25 @@ phases:
         steps:
           - {name: wheel, run: "echo wheel"}
           - {name: check, run: "exit 1"}
+          - {name: publish, run: "echo never"}
 """
     app = CdtuiApp(project(tmp_path, text))
     async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        screen = main_screen(app)
+
+        def labels() -> list[str]:
+            screen.phase_tree.refresh_labels()
+            build = screen.phase_tree.root.children[0].children[0]
+            return [str(child.label) for child in build.children]
+
+        assert labels() == ["· wheel", "· check", "· publish"]  # the pipeline's, pending
         await pilot.press("r")
         await wait_for(pilot, lambda: run_status(app) is Status.FAILED)
         await pilot.pause(0.2)
-        screen = main_screen(app)
-        screen.phase_tree.refresh_labels()
-        build = screen.phase_tree.root.children[0].children[0]
-        labels = [str(child.label) for child in build.children]
-        assert len(labels) == 2
-        assert labels[0].startswith("✓ wheel") and labels[1].startswith("✗ check")
+        shown = labels()
+        assert shown[0].startswith("✓ wheel") and shown[1].startswith("✗ check")
+        assert shown[2].startswith("○ publish")  # never ran: skipped after the failure
 
 
 def test_history_rebuilds_the_steps_from_the_store(tmp_path: Path) -> None:

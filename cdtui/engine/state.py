@@ -27,7 +27,7 @@ from cdtui.engine.events import (
 )
 
 if TYPE_CHECKING:
-    from cdtui.config.models import Pipeline
+    from cdtui.config.models import Pipeline, Stage
     from cdtui.engine.plan import Plan
     from cdtui.store import RunStore
 
@@ -58,6 +58,7 @@ class StageState:
     command: str = ""
     will_retry: bool = False
     steps: dict[str, StepState] = field(default_factory=dict)  # steps: of the latest attempt
+    step_names: tuple[str, ...] = ()  # a steps: stage's, from the pipeline: shown pending first
     progress: str = ""  # a kind's "2 of 5 resources done" (a Notice's extra["progress"])
 
     def elapsed(self, now: float) -> float | None:
@@ -97,9 +98,11 @@ class RunState:
             ps = state.phases[phase.name] = PhaseState(phase.name, gate=phase.gate == "confirm")
             for stage in phase.stages:
                 if selected is None or (phase.name, stage.name) in selected:
-                    ps.stages[stage.name] = StageState(
+                    st = ps.stages[stage.name] = StageState(
                         phase.name, stage.name, command=stage.command_text
                     )
+                    st.step_names = _step_names(stage)
+                    st.steps = _pending(st.step_names)
         return state
 
     def stage(self, phase: str, name: str) -> StageState:
@@ -117,7 +120,7 @@ class RunState:
                 None,
             )
             st.host, st.command, st.reason, st.exit_code = event.host, event.command, "", None
-            st.steps = {}
+            st.steps = _pending(st.step_names)
         elif isinstance(event, StepStarted):
             st = self.stage(event.phase, event.stage)
             st.steps[event.step] = StepState(event.step, Status.RUNNING, event.at)
@@ -163,7 +166,10 @@ class RunState:
                 rebuilt[name] = st
                 continue
             for leg, command in zip(event.legs, commands, strict=False):
-                rebuilt[leg] = ps.stages.get(leg) or StageState(event.phase, leg, command=command)
+                rebuilt[leg] = ps.stages.get(leg) or StageState(
+                    event.phase, leg, command=command, step_names=st.step_names
+                )
+                rebuilt[leg].steps = rebuilt[leg].steps or _pending(st.step_names)
         if event.stage not in ps.stages:
             for leg, command in zip(event.legs, commands, strict=False):
                 rebuilt.setdefault(leg, StageState(event.phase, leg, command=command))
@@ -238,3 +244,13 @@ class RunState:
                 if st.status is Status.RUNNING:
                     return st
         return None
+
+
+def _step_names(stage: Stage) -> tuple[str, ...]:
+    """A ``steps:`` stage's step names, in order (any other kind has none)."""
+    found = getattr(stage.spec, "steps", None) if stage.kind == "steps" else None
+    return tuple(step.name for step in found or ())
+
+
+def _pending(names: tuple[str, ...]) -> dict[str, StepState]:
+    return {name: StepState(name) for name in names}
