@@ -199,7 +199,6 @@ def carry_outputs(engine: Engine) -> None:
     after a gated run): the newest stored ones, as recorded (masked)."""
     from cdtui.engine.interpolate import references
     from cdtui.store.db import RunDB
-    from cdtui.store.paths import state_dir
 
     planned = [s for p in engine.plan.phases for s in p.stages]
     names = {s.name for s in planned}
@@ -209,7 +208,7 @@ def carry_outputs(engine: Engine) -> None:
             parts = ref.split(".")
             if parts[0] == "stages" and len(parts) > 1 and parts[1] not in names:
                 wanted.add(parts[1])
-    db_path = state_dir(engine.project_dir) / "runs.db"
+    db_path = engine.state_dir / "runs.db"
     if not wanted or not db_path.is_file():
         return
     where = [(p.name, s.name) for p in engine.pipeline.phases for s in p.stages]

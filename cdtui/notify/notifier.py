@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdtui.config.notify import LogConfig, NotifyEntry
 from cdtui.engine.events import Event, Notice, RunFinished, RunStarted, StageOutput
@@ -24,7 +24,7 @@ from cdtui.notify.appender import Appender, Written
 from cdtui.notify.base import Sink, SinkContext, SinkError
 from cdtui.notify.filters import EventFilter
 from cdtui.notify.outbox import Cursor, EventLog
-from cdtui.notify.payload import Payload, clamp, encode, new_id, to_line
+from cdtui.notify.payload import Payload, clamp, new_id, to_line
 from cdtui.notify.sinks import make_sink
 from cdtui.notify.summary import RunDigest
 from cdtui.notify.worker import TEST_KIND, SinkState, SinkWorker
@@ -109,16 +109,10 @@ class Notifier:
             return
         if isinstance(event, RunStarted) and self.failed:
             self._tell_failed(event.run_id)
+        # Into the log first (the durable outbox), then (``_written``) to each worker.
         self.appender.put((event, self.digest.extra(event)))  # (the digest's view now)
 
-    def append(self, payload: Payload, line: bytes | None = None) -> None:
-        """Into the log first (the durable outbox), then (``_written``) to each worker."""
-        self.appender.put((None, payload, line))
-
-    def _encode(self, item: tuple) -> tuple[Payload, bytes]:
-        if item[0] is None:
-            _, payload, line = item
-            return payload, encode(payload) if line is None else line
+    def _encode(self, item: tuple[Event, dict[str, Any] | None]) -> tuple[Payload, bytes]:
         event, extra = item
         what = {"project": self.project, "event_id": new_id(event.at), "extra": extra}
         return to_line(event, masker=self.masker, **what)

@@ -32,12 +32,7 @@ class EventLog:
         """The line's (start, end) byte offsets: with ``O_APPEND`` the write lands at the end
         and moves this descriptor's offset past it, whoever else appends. ``encoded``: the
         payload's ``encode`` when the caller has it already."""
-        self._open()
-        assert self._fd is not None
-        line = (encode(payload) if encoded is None else encoded) + b"\n"
-        os.write(self._fd, line)
-        end = os.lseek(self._fd, 0, os.SEEK_CUR)
-        return end - len(line), end
+        return self.append_lines([encode(payload) if encoded is None else encoded])
 
     def append_lines(self, lines: list[bytes]) -> tuple[int, int]:
         """Encoded lines (no newlines) in one ``O_APPEND`` write: the (start, end) they took."""

@@ -50,30 +50,26 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields and len(fields) > 19 else None
 
 
-def _boot_id() -> str:
+@functools.cache
+def boot_id() -> str:
+    """This boot's id, read once: it cannot change while this process lives."""
     try:
         return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return ""
 
 
-@functools.cache
-def boot_id() -> str:
-    """This boot's id, read once: it cannot change while this process lives."""
-    return _boot_id()
-
-
 def current() -> ProcessIdentity:
     """The identity of this process, recorded with every run it begins."""
     pid = os.getpid()
-    return ProcessIdentity(pid, socket.gethostname(), _start_ticks(pid), _boot_id())
+    return ProcessIdentity(pid, socket.gethostname(), _start_ticks(pid), boot_id())
 
 
 def check(identity: ProcessIdentity) -> Liveness:
     """Judge a recorded driver against what this host sees now."""
     if identity.hostname != socket.gethostname():
         return Liveness.UNKNOWN
-    if identity.boot_id and _boot_id() and identity.boot_id != _boot_id():
+    if identity.boot_id and boot_id() and identity.boot_id != boot_id():
         return Liveness.REBOOTED
     if _PROC.joinpath("self").exists():
         fields = _stat_fields(identity.pid)
