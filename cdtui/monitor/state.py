@@ -8,8 +8,6 @@ snapshot (replaced atomically, so a reader never sees half of one).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import time
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cdtui.store.flock import holder_of, let_go, try_exclusive
 from cdtui.store.paths import ensure_state_dir, state_dir
 
 STALE_AFTER = 10.0
@@ -48,22 +47,13 @@ class MonitorLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise MonitorBusy(_holder(self.path)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        self._fd = try_exclusive(self.path, f"{os.getpid()}\n")
+        if self._fd is None:
+            raise MonitorBusy(_holder(self.path))
 
     def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)
-            self._fd = None
+        let_go(self._fd)
+        self._fd = None
 
 
 def running_pid(project_dir: Path) -> int | None:
@@ -72,20 +62,10 @@ def running_pid(project_dir: Path) -> int | None:
 
 
 def _holder(path: Path) -> int | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    text = holder_of(path, 32)
+    if text is None:
         return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else 0
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return int(text) if text.isdigit() else 0
 
 
 @dataclass

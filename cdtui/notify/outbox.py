@@ -10,13 +10,13 @@ that was appended: the sink starts again at its cursor (at-least-once; receivers
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from cdtui.notify.payload import Payload, encode
+from cdtui.store.flock import let_go, try_exclusive
 
 READ_LIMIT = 4 << 20  # bytes read per pass: an outage of 10,000 events is a few passes
 
@@ -115,23 +115,14 @@ class Cursor:
 
     def try_lock(self) -> bool:
         """True when this process now drains the sink; False while another process does."""
-        if self._lock_fd is not None:
-            return True
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._lock_fd = fd
-        return True
+        if self._lock_fd is None:
+            self._lock_fd = try_exclusive(self._lock_path)
+        return self._lock_fd is not None
 
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None
 
     def unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        let_go(self._lock_fd)
+        self._lock_fd = None

@@ -12,8 +12,6 @@ step waits for the write lock here rather than racing ahead of its own record.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from cdtui.release.routers.base import Weights
 from cdtui.store import liveness
+from cdtui.store.flock import holder_of, let_go, try_exclusive
 from cdtui.store.paths import ensure_state_dir, state_dir
 
 BUSY_TIMEOUT_S = 10.0
@@ -177,28 +176,17 @@ class RouterLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self._holder(fd)
-            os.close(fd)
-            raise ReleaseLocked(
-                f"another cdtui process ({holder}) is driving the {self.key} router: "
-                "wait for it, or stop it first"
-            ) from None
         me = liveness.current()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{me.pid} {me.hostname} {me.start_ticks}\n".encode(), 0)
-        self._fd = fd
+        self._fd = try_exclusive(self.path, f"{me.pid} {me.hostname} {me.start_ticks}\n")
+        if self._fd is None:
+            raise ReleaseLocked(
+                f"another cdtui process ({self._holder()}) is driving the {self.key} router: "
+                "wait for it, or stop it first"
+            )
 
     def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)
-            self._fd = None
+        let_go(self._fd)
+        self._fd = None
 
     def __enter__(self) -> RouterLock:
         self.acquire()
@@ -207,10 +195,6 @@ class RouterLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    @staticmethod
-    def _holder(fd: int) -> str:
-        try:
-            text = os.pread(fd, 200, 0).decode().split()
-        except OSError:
-            text = []
+    def _holder(self) -> str:
+        text = (holder_of(self.path) or "").split()
         return f"pid {text[0]} on {text[1]}" if len(text) >= 2 else "pid unknown"
