@@ -280,6 +280,28 @@ async def test_monitor_view_shows_production_health_and_alerts(setup: Setup):
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="pipeline view")
 
 
+async def test_a_monitor_view_swapped_out_mid_read_draws_nothing_and_the_app_lives(setup: Setup):
+    """Its facts are read on a thread and its timers tick in tasks of their own: one landing while
+    the swap to the release view removes its widgets once crashed the console (NoMatches)."""
+    from textual.css.query import NoMatches
+
+    app = CdtuiApp(setup.project, monitor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_release_view(pilot, app)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), what="monitor")
+        monitor = app.screen
+        with pytest.raises(NoMatches):  # shown: a missing widget is still a bug, never hidden
+            monitor.paint(lambda: monitor.query_one("#no-such-widget"))
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReleaseScreen), what="release view")
+        await wait_for(pilot, lambda: not monitor.children, what="monitor's widgets removed")
+        await monitor._read_facts()  # what a late worker does
+        monitor.paint(monitor.repaint)  # what a late timer does
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="pipeline view")
+
+
 async def test_help_from_the_release_view_lists_its_keys(setup: Setup):
     from textual.widgets import Static
 

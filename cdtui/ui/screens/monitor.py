@@ -55,7 +55,7 @@ class MonitorScreen(WatchScreen):
 
     def on_mount(self) -> None:
         self.repaint()
-        self.set_interval(REPAINT, self.repaint)
+        self.set_interval(REPAINT, lambda: self.paint(self.repaint))
         self.refresh_facts()
         self.set_interval(FACTS_EVERY, self.refresh_facts)
 
@@ -74,6 +74,10 @@ class MonitorScreen(WatchScreen):
 
         facts = await asyncio.to_thread(read_facts, self.project_dir)
         self.facts = facts
+        self.paint(self._draw_facts)
+
+    def _draw_facts(self) -> None:
+        facts = self.facts
         self.query_one("#service", Static).update(facts.headline())
         checks = self.query_one(CheckList)
         checks.border_title = f"monitor: checks ({len(facts.checks)}), alerts, actions"

@@ -64,7 +64,7 @@ class ReleaseScreen(WatchScreen):
     def on_mount(self) -> None:
         self.watch.changed = True
         self.repaint()
-        self.set_interval(REPAINT, self.repaint)
+        self.set_interval(REPAINT, lambda: self.paint(self.repaint))
 
     def repaint(self) -> None:
         watch = self.watch
