@@ -74,9 +74,9 @@ async def test_gate_and_quit_confirmation_keys_at_80x24(tmp_path: Path):
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("r")
         await wait_for(pilot, lambda: bool(app.session.engine and app.session.engine.waiting_gates))
-        await pilot.pause(0.2)
-        row = footer_whole(app)
-        assert "a Approve" in row  # the key the moment needs is never the one dropped
+        # the key the moment needs is never the one dropped
+        await wait_for(pilot, lambda: "a Approve" in screen_text(app).splitlines()[-1])
+        footer_whole(app)
         await pilot.press("a")
         await keys_on_screen(pilot, app, "press y to approve", "Esc to cancel")
         await pilot.press("escape")
@@ -96,9 +96,8 @@ async def test_a_body_longer_than_the_screen_scrolls_under_its_keys(tmp_path: Pa
         assert "a long fact 0" in shown and "a long fact 59" not in shown
         for _ in range(8):
             await pilot.press("pagedown")
-        await pilot.pause(0.1)
-        shown = screen_text(app)
-        assert "a long fact 59" in shown and "press y to go" in shown
+        await wait_for(pilot, lambda: "a long fact 59" in screen_text(app))
+        assert "press y to go" in screen_text(app)
         await pilot.press("escape")
         await app.push_screen(RefusalModal("Rollback refused", LONG, "Ways out", offer=("r", "x")))
         await keys_on_screen(pilot, app, "press r to x", "Esc to close")

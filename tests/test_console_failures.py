@@ -35,15 +35,14 @@ async def test_failure_reasons_and_the_pane_opens_on_the_first_failure(tmp_path:
         await pilot.press("r")
         await wait_for(pilot, lambda: app.session.engine is not None)
         await wait_for(pilot, lambda: not app.session.running, timeout=20)
-        await pilot.pause(0.3)
         screen = main_screen(app)
+        failed = "Build / a · FAILED: exit code 3"
+        await wait_for(pilot, lambda: str(screen.first.border_title) == failed)
         assert screen._selected_key() == ("Build", "a")  # not "slow", which finished last
-        assert str(screen.first.border_title) == "Build / a · FAILED: exit code 3"
         assert "exit code 3" in label(app, "Build", "a")
         assert "needs 'a'" in label(app, "Build", "b")  # as much as fits; the title has it all
         screen.phase_tree.select_stage("Build", "b")
-        await pilot.pause(0.2)
-        assert str(screen.first.border_title) == "Build / b · SKIPPED: needs 'a', which failed"
+        skipped = "Build / b · SKIPPED: needs 'a', which failed"
+        await wait_for(pilot, lambda: str(screen.first.border_title) == skipped)
         screen.phase_tree.select_stage("Ship", "deploy")
-        await pilot.pause(0.2)
-        assert "not started" in str(screen.first.border_title)
+        await wait_for(pilot, lambda: "not started" in str(screen.first.border_title))

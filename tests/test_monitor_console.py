@@ -81,7 +81,8 @@ async def test_the_view_reads_a_running_monitor_and_can_run_one_itself(project) 
             blue.fault = True
             await until(pilot, lambda: screen.facts.firing, "the alert in the view")
             assert [r.alert for r in screen.facts.firing] == ["shop-down"]
-            await pilot.pause(1.2)
+            acted = "action    notify of shop-down: done"
+            await until(pilot, lambda: acted in shown(screen), "the action in the view")
             text = shown(screen)
             assert "FIRING since" in text and "shop-down: 3 failed checks in a row" in text
             assert "✗" in text and "status is 500" in text
