@@ -96,6 +96,19 @@ def released(tmp_path: Path) -> Iterator[tuple[Path, FaultyServer, FaultyServer]
             subprocess.run([*ROUTER_CLI, "stop", str(project)], timeout=30, check=False)
 
 
+def wait_for_check(project: Path, name: str, condition, timeout: float = 10.0):
+    """The check ``name`` in the monitor's snapshot once ``condition`` holds for it."""
+    from cdtui.monitor.view import read_facts
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = next((c for c in read_facts(project).checks if c.name == name), None)
+        if found is not None and condition(found):
+            return found
+        assert time.monotonic() < deadline, f"check {name}: {found}"
+        time.sleep(0.1)
+
+
 def write(project: Path, actions: list[object]) -> None:
     """The released pipeline with a monitor whose live-down alert takes ``actions``."""
     pipeline = json.loads((project / "pipeline.json").read_text())
@@ -234,6 +247,8 @@ def test_keep_warm_is_enforced_and_status_says_whether_rollback_is_instant(relea
     with MonitorProcess(project) as monitor:
         monitor.wait_for(r"  check idle: http .* \(when kept warm\)")
         monitor.wait_for(r"check live: unknown -> ok")
+        idle = wait_for_check(project, "idle", lambda c: c.state == "not kept warm")
+        assert idle.target.startswith("idle blue: checked once"), idle.target  # not green's URL
         time.sleep(1.0)
         assert monitor.stop() == 0
     assert monitor.count(r"check idle: unknown -> ") == 0, monitor.text  # not checked after it

@@ -194,9 +194,11 @@ class MonitorService(Telling):
         if self.targets is None or name not in ("live", "idle"):
             return watched.spec.target
         url = self.targets.url(name)
-        if url is None and watched.state != "not kept warm":
-            watched.state = "not kept warm"
-            self._dirty = True
+        if url is None:  # say which colour waits, not the last URL checked (it may be the other)
+            note = f"idle {self.targets.colour(name)}: checked once a release or rollback warms it"
+            if (watched.state, watched.target) != ("not kept warm", note):
+                watched.state, watched.target = "not kept warm", note
+                self._dirty = True
         return url
 
     def observe(self, watched: Watched, result: Result) -> None:

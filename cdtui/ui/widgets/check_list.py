@@ -35,7 +35,7 @@ class CheckList(Static):
         for check in facts.checks:
             level = _STATE_LEVEL.get(check.state, "info")
             text.append(f"{check.name:<12.12} ", style="bold")
-            text.append(f"{check.state:<10.10} ", style=level_style(self, level))
+            text.append(f"{check.state:<13.13} ", style=level_style(self, level))
             for char, outcome in check.spark(SPARK_WIDTH):
                 style = level_style(self, _STATE_LEVEL.get(outcome, "info"))
                 text.append(char, style=style)
