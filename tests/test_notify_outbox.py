@@ -81,6 +81,8 @@ def test_kill_9_with_a_queued_outbox_loses_nothing(tmp_path: Path, http_listener
         check=True,
     )
     assert "webhook (webhook): 0 queued" in status.stdout
+    log = tmp_path / ".cdtui" / "events.jsonl"
+    assert f"log (log): {len(everything)} events in {log}" in status.stdout, status.stdout
 
 
 def test_notify_test_reports_each_sink_and_never_prints_its_url(

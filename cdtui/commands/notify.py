@@ -65,6 +65,8 @@ def test(sink: str | None, project_dir: Path | None, pipeline_file: Path | None)
 def status(project_dir: Path, pipeline_file: Path | None) -> None:
     """Per sink: events waiting in the outbox for it, and the last delivered id."""
     notifier = _notifier(project_dir, pipeline_file)
+    count = notifier.log.count()
+    click.echo(f"log (log): {count} event{'' if count == 1 else 's'} in {notifier.log.path}")
     for row in notifier.backlog():
         name, kind, queued, last_id, error = row
         said = f"{queued} queued" + (f", last delivered {last_id}" if last_id else "")

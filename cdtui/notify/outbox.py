@@ -56,6 +56,17 @@ class EventLog:
         except FileNotFoundError:
             return 0
 
+    def count(self) -> int:
+        """Whole lines (events) in the log, read in chunks: ``cdtui notify status`` says it."""
+        lines = 0
+        try:
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+        except FileNotFoundError:
+            pass
+        return lines
+
     def read(self, offset: int, limit: int = READ_LIMIT) -> list[tuple[int, Payload]]:
         """(end offset, payload) of each whole line from ``offset``; undecodable lines skipped."""
         try:
