@@ -176,6 +176,23 @@ async def test_history_lists_runs_and_opens_one_read_only(tmp_path: Path):
         viewer = main_screen(app)
         assert viewer.readonly and viewer.check_action("run_all", ()) is False
         assert viewer.state.phases["Build"].stages["compile"].status is Status.SUCCEEDED
+        await pilot.press("slash")
+        await pilot.press("escape")  # closes the search, not the view
+        await pilot.pause(0.1)
+        assert app.screen is viewer
+        await pilot.press("escape")  # leaves the old run: back to the list, then the live run
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        live = app.screen
+        assert live.view_run is None and live.check_action("back", ()) is False
+        await pilot.press("h", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "view_run", None) is not None)
+        await pilot.press("h")  # h again from an old run's view: the list, never a stack of them
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        stack = app.screen_stack
+        assert sum(isinstance(s, HistoryScreen) for s in stack) == 1, stack
+        assert not any(getattr(s, "view_run", None) for s in stack), stack
 
 
 async def test_invalid_file_shows_errors_then_reloads_when_fixed(tmp_path: Path):
@@ -276,6 +293,7 @@ async def test_filter_split_command_pane_and_cancel_run_keys(tmp_path: Path):
         await pilot.press("o")
         assert screen.has_class("-commands")
 
+        await wait_for(pilot, lambda: screen._selected_key() == ("P", "long"))  # it follows
         await pilot.press("up")  # the operator moves: the tree stops following the running stage
         await wait_for(pilot, lambda: screen.first.line_count == 3)
         await pilot.press("f", *"ap", "enter")

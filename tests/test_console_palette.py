@@ -53,7 +53,7 @@ async def test_every_screen_offers_its_keys_in_the_palette(tmp_path: Path):
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         main = app.screen
         # Idle: no gate waits and nothing runs, so those keys (hidden in the footer) are left out.
-        assert missing(app, main) == {"Approve", "Cancel", "Cancel run"}
+        assert missing(app, main) == {"Approve", "Cancel", "Cancel run", "Back"}  # Back: old runs
         assert {"Run", "Search", "Split", "History", "Release", "Help"} <= palette_titles(app, main)
 
         await pilot.press("w")

@@ -69,6 +69,7 @@ class MainScreen(WatchToggle, RunActions, Screen[None]):
         Binding("v", "split", "Split", show=False),
         Binding("o", "command_log", "Commands", show=False),
         Binding("h", "history", "History"),
+        Binding("escape", "back", "Back", tooltip="Leave this old run: back to the history list"),
         Binding("w", "release", "Release"),
         Binding("W", "toggle_watch", "Watch", show=False, tooltip="Re-run Commit on every save"),
         Binding("T", "app.change_theme", "Theme", show=False),
@@ -401,7 +402,15 @@ class MainScreen(WatchToggle, RunActions, Screen[None]):
         self.toggle_class("-commands")
 
     def action_history(self) -> None:
+        if self.view_run is not None:  # an old run's view: back to the list it was opened from
+            self.app.pop_screen()
+            return
         self.app.push_screen(HistoryScreen(self.session.store))
+
+    def action_back(self) -> None:
+        """An old run's view (opened from the history list) closes back to that list."""
+        if self.view_run is not None:
+            self.app.pop_screen()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self))

@@ -45,6 +45,8 @@ class RunActions:
             return False
         if action in ("release", "monitor"):
             return self.app.release_watch is not None
+        if action == "back":  # only an old run's view has somewhere to go back to
+            return self.view_run is not None
         if action == "approve":  # shown only while a gate waits, so the footer stays short
             engine = self.session.engine
             return bool(engine and engine.waiting_gates)
