@@ -42,6 +42,8 @@ def test_the_grammar_compares_combines_and_negates() -> None:
         ('(branch == "x"', "expected ')' at column 15"),
         ("env == 1", "unexpected '1' at column 8"),
         ("__import__('os')", "unknown name '__import__'"),
+        ("branch == main", "unknown name 'main' at column 11; a string? quote it: \"main\""),
+        ("env.X != yes", "unknown name 'yes' at column 10; a string? quote it: \"yes\""),
         ("${{ github.ref == 'main' }}", "write the expression bare"),
     ],
 )

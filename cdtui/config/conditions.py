@@ -208,7 +208,14 @@ class _Parser:
         hint = f"; did you mean {close!r}?" if close else f" (known: {', '.join(NAMES)})"
         if head in ("env", "matrix"):
             hint = f": write {head}.NAME"
+        elif close is None and self._after_comparison():
+            hint = f"; a string? quote it: {chr(34)}{name}{chr(34)}"
         raise ConditionError(f"unknown name {name!r} at column {token.column}{hint}")
+
+    def _after_comparison(self) -> bool:
+        """The name just taken stands right of ``==``/``!=``: most likely an unquoted string."""
+        before = self.found[self.index - 2] if self.index >= 2 else None
+        return before is not None and before.kind == "op" and before.text in ("==", "!=")
 
     def _string(self, what: str) -> str:
         token = self.peek()
