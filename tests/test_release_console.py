@@ -175,6 +175,9 @@ async def test_roll_back_by_hand_after_a_good_release(setup: Setup):
         await wait_for(pilot, lambda: setup.weights() == Weights.ALL_BLUE, what="rolled back")
         await wait_for(pilot, lambda: view.watch.state == "rolled back", what="state shown")
         assert app.session.store.recent_runs(1)[0].selection == "console: rollback"
+        said = lambda: [m.text for m in view.watch.timeline]  # noqa: E731
+        await wait_for(pilot, lambda: "rollback succeeded" in said(), what="the run's end told")
+        assert said().count("release phase succeeded") == 1, said()  # the release's, not this
 
 
 async def test_promote_pause_resume_and_abort_keys(setup: Setup):

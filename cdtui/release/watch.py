@@ -179,6 +179,7 @@ class ReleaseWatch:
         self.paused_at: float | None = None
         self.paused_total = 0.0
         self.releasing = False  # this process's engine runs the release phase now
+        self._phase_states: list[str] = []  # the rollout states the running phase went through
         self.gate_waiting = False  # this process's run waits at the release gate
         self.timeline: deque[Moment] = deque(maxlen=TIMELINE)
         self.verdicts: list[Moment] = []
@@ -215,6 +216,7 @@ class ReleaseWatch:
         elif isinstance(event, ReleaseStateChanged):
             self.own_runs.add(event.run_id)
             self.driver_pid, self.driverless = None, False  # this process drives it now
+            self._phase_states.append(event.state)
             self.rollout_state(event.state, event.step, event.reason, event.at)
         elif isinstance(event, GateWaiting) and event.phase == self.phase:
             self.gate_waiting = True
@@ -225,11 +227,14 @@ class ReleaseWatch:
             self.releasing = True
             self.gate_waiting = False
             self.verdicts.clear()
+            self._phase_states = []
             self.note(event.at, f"release phase {event.phase} started")
         elif isinstance(event, PhaseFinished) and event.phase == self.phase:
             self.releasing = False
             level = "success" if event.status.ok else "error"
-            self.note(event.at, f"release phase {event.status.lower()}", level)
+            # a rollback (a run of its own) moves straight to "rolled back": say what ended
+            what = "rollback" if self._phase_states == ["rolled back"] else "release phase"
+            self.note(event.at, f"{what} {event.status.lower()}", level)
         elif isinstance(event, Notice) and event.phase == self.phase:
             told = event.text.startswith("release ") or event.text == self.reason
             if not told:  # state changes (and the phase's reason) are in the timeline already
