@@ -34,6 +34,37 @@ def test_include_and_exclude_follow_github() -> None:
     ]
 
 
+def test_include_matches_githubs_documented_example() -> None:
+    """The example of GitHub's docs ("Expanding or adding matrix configurations"), verbatim."""
+    spec = parse_spec(
+        {
+            "fruit": ["apple", "pear"],
+            "animal": ["cat", "dog"],
+            "include": [
+                {"color": "green"},
+                {"color": "pink", "animal": "cat"},  # overwrites an added value, not an axis'
+                {"fruit": "apple", "shape": "circle"},
+                {"fruit": "banana"},
+                {"fruit": "banana", "animal": "cat"},  # a leg of its own: never extends the last
+            ],
+        }
+    )
+    assert legs(spec) == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+
+
+def test_a_matrix_of_includes_only_has_a_leg_for_each() -> None:
+    """pallets/markupsafe's shape: no axes, one include per leg, two on the same Python."""
+    spec = parse_spec({"include": [{"python": "3.13"}, {"python": "3.13", "name": "pure"}]})
+    assert legs(spec) == [{"python": "3.13"}, {"python": "3.13", "name": "pure"}]
+
+
 async def test_a_3x2_matrix_with_an_exclude_runs_5_legs_each_with_its_values(
     make_engine, tmp_path: Path
 ):

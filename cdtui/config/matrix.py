@@ -3,8 +3,9 @@
 Each combination is a leg: a stage of its own named ``name[axis=value,...]`` (the tree, history,
 summary and ``--stage`` see it), its values as ``${matrix.AXIS}`` and ``CDTUI_MATRIX_AXIS``.
 ``include`` and ``exclude`` follow GitHub Actions: an exclude entry drops every combination it
-matches; an include entry extends the combinations it matches (on the axes it names) with its
-other keys, or is added as a combination of its own when it matches none.
+matches; an include entry extends the axes' combinations it matches (on the axes it names) with
+its other keys, overwriting what an earlier include added but never an axis value, or is added as
+a combination of its own when it matches none (an include never extends another's combination).
 
 An axis (or the whole matrix) may be ``${stages.NAME.outputs.KEY}``: a JSON list (or object) read
 when the stage is about to start, the legs then announced by a ``StagesExpanded`` event.
@@ -120,16 +121,16 @@ def legs(spec: MatrixSpec) -> list[dict[str, str]]:
             raise MatrixError(f"exclude names {', '.join(sorted(unknown))}, not an axis")
         combos = [c for c in combos if not _matches(entry, c, set(entry))]
     axis_keys = set(names)
-    for entry in spec.include:
+    added: list[dict[str, str]] = []
+    for entry in spec.include:  # GitHub's rule: only the axes' own values are never overwritten
         matched = False
-        for combo in combos:
-            if _matches(entry, combo, axis_keys) and all(
-                combo.get(k, v) == v for k, v in entry.items()
-            ):
+        for combo in combos:  # the axes' combinations only, never one an include added
+            if _matches(entry, combo, axis_keys):
                 combo.update(entry)
                 matched = True
         if not matched:
-            combos.append(dict(entry))
+            added.append(dict(entry))
+    combos += added
     if not combos:
         raise MatrixError("the matrix has no legs left (exclude removed every combination)")
     if len(combos) > MAX_LEGS:
