@@ -277,3 +277,38 @@ def test_the_summary_names_each_leg_whole_on_a_narrow_terminal(tmp_path: Path) -
     rows = [line for line in summary.splitlines() if "tests[python=" in line]
     assert any("tests[python=3.13]" in r and "FAILED" in r for r in rows), summary
     assert any("tests[python=3.12]" in r and "SUCCEEDED" in r for r in rows), summary
+
+
+async def test_each_leg_keeps_its_own_file_of_a_shared_workspace(make_engine, tmp_path: Path):
+    """``${matrix.AXIS}`` in an artifact path, as GitHub's ``.coverage.${{ matrix.python }}``:
+    without it both legs match both files (a named artifact then fails) or neither file."""
+    from cdtui.engine.events import ArtifactStored
+
+    pipeline = pipeline_of(
+        {
+            "name": "P",
+            "stages": [
+                {
+                    "name": "t",
+                    "run": "mkdir -p out && echo ${matrix.py} > out/cov-${matrix.py}.txt",
+                    "matrix": {"py": ["a", "b"]},
+                    "artifacts": {"cov": "out/cov-${matrix.py}.txt"},
+                },
+            ],
+        }
+    )
+    engine, events = make_engine(pipeline, jobs=1)
+    assert await engine.run() is Status.SUCCEEDED
+    kept = {e.stage: e.path for e in events.of(ArtifactStored)}
+    assert kept == {"t[py=a]": "out/cov-a.txt", "t[py=b]": "out/cov-b.txt"}
+
+
+def test_an_artifact_path_naming_no_axis_is_a_located_error(tmp_path: Path) -> None:
+    text = load_errors(
+        tmp_path,
+        "      - name: t\n"
+        "        matrix: {py: [a]}\n"
+        "        run: 'true'\n"
+        "        artifacts: [{path: 'out/${matrix.pyy}.txt', optional: true}]\n",
+    )
+    assert "artifacts[0].path: ${matrix.pyy}: no axis 'pyy' (did you mean 'py'?)" in text, text

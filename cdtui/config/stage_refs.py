@@ -36,6 +36,9 @@ def texts(stage: dict, path: PathKey) -> Iterator[tuple[PathKey, str]]:
     for index, step in enumerate(steps if isinstance(steps, list) else []):
         if isinstance(step, dict) and isinstance(step.get("run"), str):
             yield (*path, "steps", index, "run"), step["run"]
+    artifacts = stage.get("artifacts")
+    for where, entry in _artifact_paths(artifacts):
+        yield (*path, "artifacts", *where), entry
     matrix = stage.get("matrix")
     if isinstance(matrix, str):
         yield (*path, "matrix"), matrix
@@ -43,6 +46,25 @@ def texts(stage: dict, path: PathKey) -> Iterator[tuple[PathKey, str]]:
         for axis, values in matrix.items():
             if isinstance(values, str):
                 yield (*path, "matrix", axis), values
+
+
+def _artifact_paths(artifacts: object) -> Iterator[tuple[PathKey, str]]:
+    """The path of each ``artifacts:`` entry in any of its spellings (a string, a list of
+    strings or ``{path: ...}``, or ``{NAME: path}``), with where it is written."""
+    if isinstance(artifacts, str):
+        yield (), artifacts
+    elif isinstance(artifacts, list):
+        for index, item in enumerate(artifacts):
+            if isinstance(item, str):
+                yield (index,), item
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield (index, "path"), item["path"]
+    elif isinstance(artifacts, dict):
+        for name, item in artifacts.items():
+            if isinstance(item, str):
+                yield (name,), item
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield (name, "path"), item["path"]
 
 
 def check_stage_refs(data: dict, source: SourceMap) -> list[LocatedError]:

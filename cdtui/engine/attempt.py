@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdtui.config.models import Stage
 from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
+from cdtui.engine.interpolate import InterpolationError
 from cdtui.runners.local import ProcessResult
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics
 
@@ -53,11 +54,15 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
 
     cwd = (ctx.project_dir / stage.cwd) if stage.cwd else ctx.project_dir
     repository = open_repository(ctx.pipeline.artifacts, ctx.state_dir)
+    try:
+        entries = _expanded(stage.artifacts, ctx.values)
+    except InterpolationError as error:
+        return ProcessResult(Status.FAILED, result.exit_code, f"artifacts: {error}")
 
     def keep_all() -> list:
         commit = head_commit(ctx.home)  # (a clean checkout may be no repository)
         at = Where(ctx.run_id, ctx.phase, stage.name, ctx.attempt)
-        return keep(stage.artifacts, cwd, ctx.project_dir, repository, at, commit, ctx.home)
+        return keep(entries, cwd, ctx.project_dir, repository, at, commit, ctx.home)
 
     try:
         kept_all = await asyncio.to_thread(keep_all)
@@ -71,6 +76,17 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
         if item.name:  # ${artifacts.NAME.path|sha256|size} for the stages after it
             ctx.publish("artifacts", item.name, value_of(item))
     return result
+
+
+def _expanded(entries: list, values: dict) -> list:
+    """Each entry's path with its ``${…}`` references read (``out/cov-${matrix.python}.xml``:
+    each leg keeps its own file of a shared workspace), as the stage's command reads them."""
+    from cdtui.engine.interpolate import expand
+
+    return [
+        e.model_copy(update={"path": expand(e.path, values, shell=False)}) if "${" in e.path else e
+        for e in entries
+    ]
 
 
 def stage_context(engine: Engine, phase: str, stage: Stage, attempt: int) -> StageContext:
