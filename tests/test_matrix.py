@@ -294,6 +294,11 @@ async def test_each_leg_keeps_its_own_file_of_a_shared_workspace(make_engine, tm
                     "matrix": {"py": ["a", "b"]},
                     "artifacts": {"cov": "out/cov-${matrix.py}.txt"},
                 },
+                {  # the fan-in: every leg's copy, as coverage combine wants them
+                    "name": "combine",
+                    "needs": ["t"],
+                    "run": "rm -r out && cat ${artifacts.cov.dir}/* > all.txt",
+                },
             ],
         }
     )
@@ -301,6 +306,7 @@ async def test_each_leg_keeps_its_own_file_of_a_shared_workspace(make_engine, tm
     assert await engine.run() is Status.SUCCEEDED
     kept = {e.stage: e.path for e in events.of(ArtifactStored)}
     assert kept == {"t[py=a]": "out/cov-a.txt", "t[py=b]": "out/cov-b.txt"}
+    assert (tmp_path / "all.txt").read_text().split() == ["a", "b"]
 
 
 def test_an_artifact_path_naming_no_axis_is_a_located_error(tmp_path: Path) -> None:

@@ -108,6 +108,13 @@ def materialise(
 
 
 def value_of(kept: Kept) -> dict[str, Any]:
-    """What ``${artifacts.NAME…}`` reads."""
+    """What ``${artifacts.NAME…}`` reads; ``dir`` holds every copy of NAME this run kept (each
+    leg of a matrix its own file): what a fan-in stage (coverage combine) reads."""
     s = kept.stored
-    return {"path": str(kept.path), "sha256": s.sha256, "size": s.size, "file": s.path}
+    return {
+        "path": str(kept.path),
+        "dir": str(kept.path.parent),
+        "sha256": s.sha256,
+        "size": s.size,
+        "file": s.path,
+    }
