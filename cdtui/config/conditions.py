@@ -209,7 +209,7 @@ class _Parser:
         if head in ("env", "matrix"):
             hint = f": write {head}.NAME"
         elif close is None and self._after_comparison():
-            hint = f"; a string? quote it: {chr(34)}{name}{chr(34)}"
+            hint = f'; a string? quote it: "{name}"'
         raise ConditionError(f"unknown name {name!r} at column {token.column}{hint}")
 
     def _after_comparison(self) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdtui.config.models import Stage
 from cdtui.engine.events import ArtifactStored, MetricRecorded, Status
-from cdtui.engine.interpolate import InterpolationError
+from cdtui.engine.interpolate import InterpolationError, expand
 from cdtui.runners.local import ProcessResult
 from cdtui.store.artifacts import ArtifactError, metrics_path, read_metrics
 
@@ -81,8 +81,6 @@ async def keep_outputs(ctx: StageContext, result: ProcessResult) -> ProcessResul
 def _expanded(entries: list, values: dict) -> list:
     """Each entry's path with its ``${…}`` references read (``out/cov-${matrix.python}.xml``:
     each leg keeps its own file of a shared workspace), as the stage's command reads them."""
-    from cdtui.engine.interpolate import expand
-
     return [
         e.model_copy(update={"path": expand(e.path, values, shell=False)}) if "${" in e.path else e
         for e in entries

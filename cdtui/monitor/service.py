@@ -194,11 +194,14 @@ class MonitorService(Telling):
         if self.targets is None or name not in ("live", "idle"):
             return watched.spec.target
         url = self.targets.url(name)
-        if url is None:  # say which colour waits, not the last URL checked (it may be the other)
-            note = f"idle {self.targets.colour(name)}: checked once a release or rollback warms it"
-            if (watched.state, watched.target) != ("not kept warm", note):
-                watched.state, watched.target = "not kept warm", note
+        if url is None:  # the view names the colour that waits, not the last URL (maybe the other)
+            colour = self.targets.colour(name)
+            waiting = f"idle {colour}: checked once a release or rollback warms it"
+            if (watched.state, watched.waiting) != ("not kept warm", waiting):
+                watched.state, watched.waiting = "not kept warm", waiting
                 self._dirty = True
+        else:
+            watched.waiting = ""
         return url
 
     def observe(self, watched: Watched, result: Result) -> None:

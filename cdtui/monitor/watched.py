@@ -39,7 +39,8 @@ class Watched:
     interval: float
     history: deque[Result]
     state: str = "unknown"  # the last outcome
-    target: str = ""
+    target: str = ""  # the URL (or address) last checked: what alert actions and payloads name
+    waiting: str = ""  # why it is not checked now (an idle colour not kept warm), for the view
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # seconds
 
 
@@ -47,7 +48,7 @@ def shared(watched: Watched) -> dict[str, Any]:
     """What the snapshot says of one check."""
     history = list(watched.history)[-SNAPSHOT_HISTORY:]
     return {
-        "target": watched.target or watched.spec.target,
+        "target": watched.waiting or watched.target or watched.spec.target,
         "kind": watched.spec.kind,
         "interval": watched.interval,
         "state": watched.state,

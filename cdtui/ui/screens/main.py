@@ -403,7 +403,7 @@ class MainScreen(WatchToggle, RunActions, Screen[None]):
 
     def action_history(self) -> None:
         if self.view_run is not None:  # an old run's view: back to the list it was opened from
-            self.app.pop_screen()
+            self.action_back()
             return
         self.app.push_screen(HistoryScreen(self.session.store))
 
